@@ -1,0 +1,167 @@
+"""Checks: functions that produce evidence about one formalization of one claim.
+
+A check lives in its claim's module (``lora_theorems/claims/<paper>/<id>.py``) and is
+declared with :func:`check`::
+
+    @check("layer-as-written", kind=EvidenceKind.NUMERIC)
+    def m_delta_spectrum(ctx: CheckContext) -> Outcome:
+        ...
+        return Outcome(passed=..., summary=..., counterexample=...)
+
+The runner (:func:`run_check`) gives each check its own seed, derived from the run's seed
+and the check's name, so a check's result does not depend on which other checks ran or in
+what order, and times it; the claim id, formalization and kind come from the declaration.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .ledger import Claim, Derivation, Evidence, EvidenceKind, Plot, Table
+from .validate import validate_profile, validate_seed
+
+__all__ = ["CheckContext", "CheckSpec", "Outcome", "check", "run_check", "PROFILES"]
+
+from .validate import PROFILES  # noqa: E402  (re-exported)
+
+_CHECK_ATTR = "__lora_check__"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check function returns; :func:`run_check` turns it into :class:`Evidence`.
+
+    ``passed`` is ``True``/``False`` for a decisive check and ``None`` for a descriptive
+    one (a fitted rate, a table), which never decides a verdict.
+    """
+
+    passed: bool | None
+    summary: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    region: Mapping[str, Any] = field(default_factory=dict)
+    worst_margin: float | None = None
+    counterexample: Mapping[str, Any] | None = None
+    false_alarm_rate: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    tables: tuple[Table, ...] = ()
+    plots: tuple[Plot, ...] = ()
+    derivations: tuple[Derivation, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """The declaration of a check: its name, target formalization and kind."""
+
+    name: str
+    formalization: str
+    kind: EvidenceKind
+    func: Callable[["CheckContext"], Outcome]
+    doc: str = ""
+
+
+@dataclass
+class CheckContext:
+    """What a check receives.
+
+    ``profile`` is ``"quick"`` (CI) or ``"full"`` (committed reports): the quick profile
+    sweeps fewer points but must reach the same verdicts, so it must still cover the
+    regions where a claim breaks.  ``rng`` is the check's own generator; ``seed`` the
+    integer it was made from (recorded in the evidence).  ``backend`` names the array
+    namespace (``"numpy"`` or ``"cupy"``).  ``progress(msg)`` reports progress.
+    """
+
+    profile: str
+    seed: int
+    rng: np.random.Generator
+    backend: str = "numpy"
+    progress: Callable[[str], None] = lambda msg: None
+
+    @property
+    def quick(self) -> bool:
+        return self.profile == "quick"
+
+    def pick(self, quick: Any, full: Any) -> Any:
+        """Return ``quick`` in the quick profile and ``full`` in the full one."""
+        return quick if self.quick else full
+
+
+def check(formalization: str, kind: EvidenceKind | str, name: str | None = None):
+    """Declare a function ``f(ctx) -> Outcome`` as a check of ``formalization``."""
+
+    def deco(func: Callable[[CheckContext], Outcome]):
+        spec = CheckSpec(
+            name=name or func.__name__,
+            formalization=formalization,
+            kind=EvidenceKind(kind),
+            func=func,
+            doc=(func.__doc__ or "").strip(),
+        )
+        setattr(func, _CHECK_ATTR, spec)
+        return func
+
+    return deco
+
+
+def spec_of(obj: Any) -> CheckSpec | None:
+    """The :class:`CheckSpec` attached to ``obj`` by :func:`check`, if any."""
+    return getattr(obj, _CHECK_ATTR, None)
+
+
+def check_seed(seed: int, claim_id: str, check_name: str) -> int:
+    """The seed of one check: a stable function of the run seed and the check's name."""
+    ss = np.random.SeedSequence([int(seed), zlib.crc32(f"{claim_id}/{check_name}".encode())])
+    return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+
+def run_check(
+    claim: Claim,
+    spec: CheckSpec,
+    *,
+    profile: str = "quick",
+    seed: int = 0,
+    backend: str = "numpy",
+    progress: Callable[[str], None] | None = None,
+) -> Evidence:
+    """Run one check and return its :class:`Evidence` (timed, seeded, attributed)."""
+    validate_profile(profile)
+    validate_seed(seed)
+    form = claim.formalization(spec.formalization)
+    own_seed = check_seed(seed, claim.id, spec.name)
+    ctx = CheckContext(
+        profile=profile,
+        seed=own_seed,
+        rng=np.random.default_rng(own_seed),
+        backend=backend,
+        progress=progress or (lambda msg: None),
+    )
+    t0 = time.perf_counter()
+    out = spec.func(ctx)
+    elapsed = time.perf_counter() - t0
+    if not isinstance(out, Outcome):
+        raise TypeError(f"check {claim.id}/{spec.name} returned {type(out).__name__}, not Outcome")
+    return Evidence(
+        claim=claim.id,
+        check=spec.name,
+        formalization=form.key,
+        reading=form.reading,
+        kind=spec.kind,
+        passed=out.passed,
+        summary=out.summary,
+        params=dict(out.params),
+        region=dict(out.region),
+        seed=own_seed,
+        profile=profile,
+        worst_margin=out.worst_margin,
+        counterexample=out.counterexample,
+        false_alarm_rate=out.false_alarm_rate,
+        metrics=dict(out.metrics),
+        elapsed_s=elapsed,
+        tables=tuple(out.tables),
+        plots=tuple(out.plots),
+        derivations=tuple(out.derivations),
+    )

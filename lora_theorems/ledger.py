@@ -1,0 +1,382 @@
+"""The claim ledger: claims as data, evidence as records, verdicts derived by one rule.
+
+A :class:`Claim` holds what a paper says (the statement as written, in LaTeX), its
+hypotheses and its :class:`Formalization` s: each a precise reading of the words at one
+level (a single layer's matrices, a Gram matrix on finite inputs, the infinite-width
+limit, ...).  A formalization is either a reading of the claim *as written* or a
+*corrected* statement proposed after the as-written reading failed.
+
+Checks (see :mod:`lora_theorems.checks`) produce :class:`Evidence`; the verdict of a claim
+is computed from its evidence by :func:`derive_verdict` and is never typed in.
+
+The verdict rule
+----------------
+Let *W* be the conclusive evidence (``passed`` is ``True`` or ``False``) about the
+as-written formalizations, and *C* the conclusive evidence about corrected ones.
+
+1. *W* is empty                          -> ``open`` (nothing decisive is known yet);
+2. every record of *W* passed            -> ``verified``;
+3. some record of *W* failed, and some corrected formalization has evidence that all
+   passed (at least one record)          -> ``conditional``, carrying the statements of
+   those corrected formalizations;
+4. otherwise                             -> ``refuted``.
+
+A failed record must carry a concrete counterexample (enforced when the record is made),
+so every ``refuted`` or ``conditional`` verdict points at numbers anyone can re-check.
+Evidence with ``passed is None`` (a measured rate, a descriptive table) informs the report
+but never decides a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "AS_WRITTEN",
+    "CORRECTED",
+    "Claim",
+    "ClaimResult",
+    "Derivation",
+    "Evidence",
+    "EvidenceKind",
+    "Formalization",
+    "Plot",
+    "Series",
+    "Step",
+    "Table",
+    "Verdict",
+    "VerdictResult",
+    "derive_verdict",
+    "jsonable",
+]
+
+AS_WRITTEN = "as_written"
+CORRECTED = "corrected"
+
+
+class Verdict(str, enum.Enum):
+    """The four verdicts of the ledger (see the module docstring for the rule)."""
+
+    VERIFIED = "verified"
+    REFUTED = "refuted"
+    CONDITIONAL = "conditional"
+    OPEN = "open"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+class EvidenceKind(str, enum.Enum):
+    """What kind of argument a check makes."""
+
+    SYMBOLIC = "symbolic"  #: exact computer algebra (SymPy simplification to zero)
+    NUMERIC = "numeric"  #: floating-point computation with a justified tolerance
+    HIGH_PRECISION = "high-precision"  #: mpmath at many digits (borderline signs, quadrature)
+    STATISTICAL = "statistical"  #: Monte Carlo with a stated false-alarm rate
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+@dataclass(frozen=True)
+class Formalization:
+    """One precise reading of a claim.
+
+    Parameters
+    ----------
+    key:
+        Short identifier, unique within its claim (e.g. ``"layer-as-written"``).
+    level:
+        The level the reading speaks at: ``"layer"``, ``"kernel"``, ``"infinite-width"``,
+        ``"coordinate"``, ``"row"``, ``"matrix"``, ``"training"``, ...
+    statement:
+        The precise statement (Markdown with LaTeX).
+    reading:
+        :data:`AS_WRITTEN` or :data:`CORRECTED`.
+    covers:
+        Which words of the claim this reading formalizes.
+    """
+
+    key: str
+    level: str
+    statement: str
+    reading: str = AS_WRITTEN
+    covers: str = ""
+
+    def __post_init__(self) -> None:
+        if self.reading not in (AS_WRITTEN, CORRECTED):
+            raise ValueError(f"reading must be {AS_WRITTEN!r} or {CORRECTED!r}, got {self.reading!r}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of a paper, as data.
+
+    ``statement`` is the claim as the source writes it (LaTeX in Markdown), ``source``
+    says where (e.g. ``"poster, Theorem (M_Delta negative semi-definite)"``).
+    """
+
+    id: str
+    paper: str
+    title: str
+    statement: str
+    source: str
+    hypotheses: tuple[str, ...] = ()
+    formalizations: tuple[Formalization, ...] = ()
+    notes: str = ""
+
+    def formalization(self, key: str) -> Formalization:
+        """Return the formalization named ``key``; ``ValueError`` if there is none."""
+        for f in self.formalizations:
+            if f.key == key:
+                return f
+        known = ", ".join(f.key for f in self.formalizations) or "none"
+        raise ValueError(f"claim {self.id} has no formalization {key!r} (known: {known})")
+
+    def __post_init__(self) -> None:
+        keys = [f.key for f in self.formalizations]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"claim {self.id}: duplicate formalization keys {keys}")
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Table:
+    """A small table for the report: ``columns`` names, ``rows`` of plain values."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve (or point cloud) of a :class:`Plot`."""
+
+    label: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    yerr: tuple[float, ...] | None = None
+    style: str = "line"  #: "line", "points", "step", "hist" (x = bin edges, y = heights)
+
+
+@dataclass(frozen=True)
+class Plot:
+    """Data for one figure; :mod:`lora_theorems.report` draws it with matplotlib.
+
+    ``kind`` is ``"lines"`` (draw ``series``) or ``"heatmap"`` (draw ``z`` over the grid
+    ``x`` by ``y``, with ``z[i][j]`` at ``(x[j], y[i])``).
+    """
+
+    key: str
+    title: str
+    xlabel: str
+    ylabel: str
+    kind: str = "lines"
+    series: tuple[Series, ...] = ()
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    z: tuple[tuple[float, ...], ...] = ()
+    zlabel: str = ""
+    logx: bool = False
+    logy: bool = False
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation: an equation, one sentence, and how it was checked.
+
+    ``verified`` is ``True``/``False`` for a checked step and ``None`` for a definition or
+    an assumption (which is stated, not proved).
+    """
+
+    text: str
+    latex: str
+    method: str = "definition"
+    verified: bool | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A sequence of checked steps; at once a proof, evidence and a teaching aid."""
+
+    key: str
+    title: str
+    steps: tuple[Step, ...]
+    conclusion: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when every checked step verified (definitions do not count)."""
+        return all(s.verified is not False for s in self.steps)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one check found.
+
+    ``params`` are the settings of the check, ``region`` the hypothesis region swept,
+    ``worst_margin`` the smallest signed slack seen (negative: the statement failed by that
+    much), ``counterexample`` the concrete numbers of a failure (plain lists, so anyone can
+    re-check them without this toolkit), ``metrics`` measured figures such as throughput.
+    """
+
+    claim: str
+    check: str
+    formalization: str
+    reading: str
+    kind: EvidenceKind
+    passed: bool | None
+    summary: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    region: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    profile: str | None = None
+    worst_margin: float | None = None
+    counterexample: Mapping[str, Any] | None = None
+    false_alarm_rate: float | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    tables: tuple[Table, ...] = ()
+    plots: tuple[Plot, ...] = ()
+    derivations: tuple[Derivation, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.passed is False and not self.counterexample:
+            raise ValueError(
+                f"evidence {self.check!r} of claim {self.claim} failed without a counterexample"
+            )
+        if self.kind is EvidenceKind.STATISTICAL and self.passed is not None and self.false_alarm_rate is None:
+            raise ValueError(
+                f"statistical evidence {self.check!r} of claim {self.claim} must state its false-alarm rate"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (numpy arrays and scalars become lists and floats)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["kind"] = self.kind.value
+        d["tables"] = [dataclasses.asdict(t) for t in self.tables]
+        d["plots"] = [dataclasses.asdict(p) for p in self.plots]
+        d["derivations"] = [dataclasses.asdict(x) for x in self.derivations]
+        return jsonable(d)
+
+
+@dataclass(frozen=True)
+class VerdictResult:
+    """A verdict, the reason for it, and (for ``conditional``) the corrected statement."""
+
+    verdict: Verdict
+    reason: str
+    corrected_statement: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A claim, the evidence its checks produced, and the verdict derived from it."""
+
+    claim: Claim
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def verdict(self) -> VerdictResult:
+        return derive_verdict(self.claim, self.evidence)
+
+    def to_json(self) -> dict[str, Any]:
+        v = self.verdict
+        c = self.claim
+        return jsonable(
+            {
+                "id": c.id,
+                "paper": c.paper,
+                "title": c.title,
+                "statement": c.statement,
+                "source": c.source,
+                "hypotheses": list(c.hypotheses),
+                "formalizations": [dataclasses.asdict(f) for f in c.formalizations],
+                "verdict": v.verdict.value,
+                "verdict_reason": v.reason,
+                "corrected_statement": v.corrected_statement,
+                "evidence": [e.to_json() for e in self.evidence],
+            }
+        )
+
+
+def derive_verdict(claim: Claim, evidence: Iterable[Evidence]) -> VerdictResult:
+    """Apply the ledger's verdict rule (module docstring) to ``evidence`` about ``claim``."""
+    evidence = [e for e in evidence if e.claim == claim.id]
+    written = [e for e in evidence if e.reading == AS_WRITTEN and e.passed is not None]
+    if not written:
+        return VerdictResult(Verdict.OPEN, "no decisive evidence about the claim as written yet")
+    failed = [e for e in written if e.passed is False]
+    if not failed:
+        return VerdictResult(
+            Verdict.VERIFIED, f"all {len(written)} decisive checks of the claim as written passed"
+        )
+    by_form: dict[str, list[Evidence]] = {}
+    for e in evidence:
+        if e.reading == CORRECTED and e.passed is not None:
+            by_form.setdefault(e.formalization, []).append(e)
+    holding = [k for k, es in by_form.items() if all(e.passed for e in es)]
+    names = ", ".join(e.check for e in failed)
+    if holding:
+        statements = []
+        for key in holding:
+            try:
+                statements.append(claim.formalization(key).statement)
+            except ValueError:
+                statements.append(key)
+        return VerdictResult(
+            Verdict.CONDITIONAL,
+            f"as written it fails ({names}); the corrected statement holds on all its checks",
+            "\n\n".join(statements),
+        )
+    return VerdictResult(Verdict.REFUTED, f"as written it fails ({names}); no corrected statement verified")
+
+
+# ----------------------------------------------------------------------------- json
+
+
+def jsonable(obj: Any) -> Any:
+    """Turn ``obj`` (dataclasses, numpy arrays and scalars, tuples, enums) into JSON types.
+
+    Non-finite floats become the strings ``"inf"``, ``"-inf"`` and ``"nan"`` so the output
+    is strict JSON.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    if isinstance(obj, complex):
+        return {"re": jsonable(obj.real), "im": jsonable(obj.imag)}
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+

@@ -1,0 +1,85 @@
+"""pytest as theorem checks.
+
+- ``@pytest.mark.claim("L4")`` ties a test to a claim of the ledger;
+- the fixture ``claim_result`` runs a claim's checks once per session (profile and seed from
+  ``--lt-profile``/``--lt-seed``, default quick/0) and returns its evidence and verdict;
+- ``@pytest.mark.heavy`` tests run only with ``--run-heavy``;
+- at the end of a run, a ledger summary: claim, verdict, tests passed, failed and skipped.
+
+Loaded by ``tests/conftest.py`` (``pytest_plugins = ["lora_theorems.pytest_plugin"]``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from . import api
+from .ledger import ClaimResult
+
+_STATS: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0})
+_CLAIM_OF: dict[str, str] = {}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lora-theorems")
+    group.addoption("--lt-profile", default="quick", help="profile of the claim checks (quick or full)")
+    group.addoption("--lt-seed", default=0, type=int, help="seed of the claim checks")
+    group.addoption("--run-heavy", action="store_true", help="also run tests marked heavy")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(id): ties a test to a claim of the ledger")
+    config.addinivalue_line("markers", "heavy: heavy sweep, only with --run-heavy")
+    api.validate_run_options(config.getoption("--lt-profile"), config.getoption("--lt-seed"), "numpy")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_heavy = pytest.mark.skip(reason="heavy sweep: run with --run-heavy")
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is not None:
+            if not marker.args:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim needs a claim id")
+            _CLAIM_OF[item.nodeid] = api.get_claim(marker.args[0]).id
+        if "heavy" in item.keywords and not config.getoption("--run-heavy"):
+            item.add_marker(skip_heavy)
+
+
+def pytest_runtest_logreport(report):
+    cid = _CLAIM_OF.get(report.nodeid)
+    if cid is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = "skipped" if report.skipped else ("passed" if report.passed else "failed")
+        _STATS[cid][outcome] += 1
+
+
+@pytest.fixture(scope="session")
+def claim_result(request):
+    """``claim_result("L4")``: the claim's :class:`ClaimResult` for the session's profile and seed."""
+    profile = request.config.getoption("--lt-profile")
+    seed = request.config.getoption("--lt-seed")
+
+    def get(claim_id: str) -> ClaimResult:
+        return api.run_claim(claim_id, profile=profile, seed=seed)
+
+    return get
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _STATS:
+        return
+    profile = config.getoption("--lt-profile")
+    seed = config.getoption("--lt-seed")
+    tr = terminalreporter
+    tr.section("lora-theorems ledger")
+    tr.write_line(f"{'claim':6} {'verdict':12} {'passed':>6} {'failed':>6} {'skipped':>7}")
+    for claim in api.list_claims():
+        if claim.id not in _STATS:
+            continue
+        s = _STATS[claim.id]
+        cached = api.cached_result(claim.id, profile=profile, seed=seed)
+        verdict = cached.verdict.verdict.value if cached is not None else "(not run)"
+        tr.write_line(f"{claim.id:6} {verdict:12} {s['passed']:>6} {s['failed']:>6} {s['skipped']:>7}")

@@ -1,0 +1,119 @@
+"""Discovery of papers, claims and checks.
+
+Layout (adding a paper means adding files, not editing existing ones)::
+
+    lora_theorems/claims/<paper package>/__init__.py   PAPER = Paper(...)
+    lora_theorems/claims/<paper package>/<claim>.py    CLAIM = Claim(...) and its @check functions
+
+Every sub-package of :mod:`lora_theorems.claims` that defines ``PAPER`` is a paper; every
+module inside it that defines ``CLAIM`` is a claim, and the functions in that module
+declared with :func:`lora_theorems.checks.check` are its checks.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass
+from types import ModuleType
+
+from . import claims as _claims_pkg
+from .checks import CheckSpec, spec_of
+from .ledger import Claim
+
+__all__ = ["Paper", "papers", "all_claims", "get_claim", "checks_of", "resolve_ids"]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A source document: its letter (the prefix of its claim ids), title and reference."""
+
+    id: str
+    title: str
+    reference: str
+    seeds: tuple[str, ...] = ()
+    notes: str = ""
+
+
+def _natural(claim_id: str) -> tuple:
+    m = re.fullmatch(r"([A-Za-z]+)(\d+)", claim_id)
+    return (m.group(1), int(m.group(2))) if m else (claim_id, 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _discover() -> tuple[tuple[Paper, ...], dict[str, tuple[Claim, ModuleType]]]:
+    found_papers: list[Paper] = []
+    found_claims: dict[str, tuple[Claim, ModuleType]] = {}
+    for pinfo in pkgutil.iter_modules(_claims_pkg.__path__, _claims_pkg.__name__ + "."):
+        if not pinfo.ispkg:
+            continue
+        pkg = importlib.import_module(pinfo.name)
+        paper = getattr(pkg, "PAPER", None)
+        if paper is None:
+            continue
+        found_papers.append(paper)
+        for cinfo in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
+            mod = importlib.import_module(cinfo.name)
+            claim = getattr(mod, "CLAIM", None)
+            if claim is None:
+                continue
+            if claim.id in found_claims:
+                raise RuntimeError(f"claim id {claim.id} defined twice ({cinfo.name})")
+            found_claims[claim.id] = (claim, mod)
+    found_papers.sort(key=lambda p: p.id)
+    return tuple(found_papers), found_claims
+
+
+def papers() -> tuple[Paper, ...]:
+    """All registered papers, by id."""
+    return _discover()[0]
+
+
+def all_claims() -> tuple[Claim, ...]:
+    """All registered claims, ordered by paper and number (L1..L8, M1..M5)."""
+    paper_order = {p.id: i for i, p in enumerate(papers())}
+    claims = [c for c, _ in _discover()[1].values()]
+    return tuple(sorted(claims, key=lambda c: (paper_order.get(c.paper, 99), _natural(c.id))))
+
+
+def _unknown(claim_id: object) -> ValueError:
+    known = ", ".join(c.id for c in all_claims())
+    return ValueError(f"unknown claim id {claim_id!r} (known: {known})")
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The claim with id ``claim_id`` (case-insensitive); ``ValueError`` if unknown."""
+    key = claim_id.upper() if isinstance(claim_id, str) else claim_id
+    entry = _discover()[1].get(key)
+    if entry is None:
+        raise _unknown(claim_id)
+    return entry[0]
+
+
+def resolve_ids(ids) -> tuple[str, ...]:
+    """Validate claim ids (``None`` or empty: all claims) and return them canonical."""
+    if ids is None:
+        return tuple(c.id for c in all_claims())
+    if isinstance(ids, str):
+        ids = [ids]
+    out = []
+    for i in ids:
+        cid = get_claim(i).id
+        if cid not in out:
+            out.append(cid)
+    return tuple(out)
+
+
+def checks_of(claim_id: str) -> tuple[CheckSpec, ...]:
+    """The checks declared in the claim's module, in source order."""
+    claim = get_claim(claim_id)
+    mod = _discover()[1][claim.id][1]
+    specs = []
+    for obj in vars(mod).values():
+        spec = spec_of(obj)
+        if spec is not None and getattr(obj, "__module__", None) == mod.__name__:
+            claim.formalization(spec.formalization)  # fail early on a typo
+            specs.append((obj.__code__.co_firstlineno, spec))
+    return tuple(s for _, s in sorted(specs, key=lambda t: t[0]))

@@ -1,0 +1,142 @@
+"""Text renderers shared by the CLI (``show``, ``check``, ``derive``) and the report writer.
+
+One function per object and format, so what ``lora-theorems derive L2`` prints is what the
+report's claim page shows.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .ledger import Claim, ClaimResult, Derivation, Evidence, Table
+
+__all__ = [
+    "FORMATS",
+    "render_derivation",
+    "render_table",
+    "render_claim",
+    "render_evidence",
+    "render_claim_table",
+    "format_value",
+]
+
+FORMATS = ("markdown", "latex", "text")
+
+
+def format_value(v) -> str:
+    """A compact, deterministic text form of a table cell."""
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "-"}[v]
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        if v == 0 or 1e-3 <= abs(v) < 1e5:
+            return f"{v:.4g}"
+        return f"{v:.3e}"
+    return str(v)
+
+
+def render_table(table: Table, fmt: str = "markdown") -> str:
+    """Render a :class:`Table` as a Markdown (pipe) table or aligned text."""
+    cells = [[format_value(v) for v in row] for row in table.rows]
+    head = [str(c) for c in table.columns]
+    if fmt == "markdown":
+        lines = [f"**{table.title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        if table.caption:
+            lines += ["", table.caption]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(head)]
+    lines = [table.title, "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    if table.caption:
+        lines.append(table.caption)
+    return "\n".join(lines)
+
+
+def _mark(verified) -> str:
+    return {True: "checked", False: "FAILED", None: "definition/assumption"}[verified]
+
+
+def render_derivation(d: Derivation, fmt: str = "markdown") -> str:
+    """Render a derivation step by step in ``markdown``, ``latex`` or ``text``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (choose markdown, latex or text)")
+    out = []
+    if fmt == "markdown":
+        out.append(f"### {d.title}\n")
+        for i, s in enumerate(d.steps, 1):
+            method = f"{s.method}" + (f"; {s.detail}" if s.detail else "")
+            out.append(f"**Step {i}.** {s.text}\n\n$$\n{s.latex}\n$$\n\n*{_mark(s.verified)}: {method}*\n")
+        if d.conclusion:
+            out.append(f"**Conclusion.** {d.conclusion}\n")
+    elif fmt == "latex":
+        out.append(f"\\subsection*{{{d.title}}}")
+        out.append("\\begin{enumerate}")
+        for s in d.steps:
+            method = s.method + (f"; {s.detail}" if s.detail else "")
+            out.append(
+                f"  \\item {s.text}\n  \\[ {s.latex} \\]\n  \\emph{{{_mark(s.verified)}: {method}}}"
+            )
+        out.append("\\end{enumerate}")
+        if d.conclusion:
+            out.append(f"\\paragraph{{Conclusion.}} {d.conclusion}")
+    else:
+        out.append(d.title)
+        out.append("=" * len(d.title))
+        for i, s in enumerate(d.steps, 1):
+            method = s.method + (f"; {s.detail}" if s.detail else "")
+            out.append(f"{i}. {s.text}\n     {s.latex}\n     [{_mark(s.verified)}: {method}]")
+        if d.conclusion:
+            out.append(f"Conclusion: {d.conclusion}")
+    return "\n".join(out)
+
+
+def render_claim(claim: Claim) -> str:
+    """Statement, hypotheses and formalizations of a claim, as Markdown-flavoured text."""
+    lines = [f"{claim.id}: {claim.title}", f"source: {claim.source}", "", "statement (as written):", f"  {claim.statement}"]
+    if claim.hypotheses:
+        lines += ["", "hypotheses:"] + [f"  - {h}" for h in claim.hypotheses]
+    lines += ["", "formalizations:"]
+    for f in claim.formalizations:
+        lines.append(f"  - [{f.key}] ({f.reading}, level: {f.level}) {f.statement}")
+        if f.covers:
+            lines.append(f"      covers: {f.covers}")
+    if claim.notes:
+        lines += ["", f"notes: {claim.notes}"]
+    return "\n".join(lines)
+
+
+def render_evidence(e: Evidence) -> str:
+    """One evidence record as a few lines of text."""
+    status = {True: "PASS", False: "FAIL", None: "INFO"}[e.passed]
+    lines = [f"  [{status}] {e.check} ({e.kind.value}; {e.formalization}, {e.reading}; {e.elapsed_s:.2f}s)"]
+    lines.append(f"         {e.summary}")
+    if e.worst_margin is not None:
+        lines.append(f"         worst margin: {format_value(float(e.worst_margin))}")
+    if e.false_alarm_rate is not None:
+        lines.append(f"         false-alarm rate: {format_value(float(e.false_alarm_rate))}")
+    if e.counterexample:
+        keys = ", ".join(sorted(e.counterexample))
+        lines.append(f"         counterexample: {{{keys}}} (full numbers: ledger --json)")
+    return "\n".join(lines)
+
+
+def render_result(result: ClaimResult) -> str:
+    """Evidence and verdict of one claim."""
+    v = result.verdict
+    lines = [f"{result.claim.id}: {result.claim.title}"]
+    lines += [render_evidence(e) for e in result.evidence] or ["  (no checks yet)"]
+    lines.append(f"  verdict: {v.verdict.value} - {v.reason}")
+    if v.corrected_statement:
+        lines.append(f"  corrected statement: {v.corrected_statement}")
+    return "\n".join(lines)
+
+
+def render_claim_table(results: Iterable[ClaimResult]) -> str:
+    """The ``list`` table: id, verdict, number of checks, title."""
+    rows = [(r.claim.id, r.verdict.verdict.value, str(len(r.evidence)), r.claim.title) for r in results]
+    head = ("id", "verdict", "checks", "title")
+    widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(3)]
+    fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3]  # noqa: E731
+    return "\n".join([fmt_row(head)] + [fmt_row(r) for r in rows])
