@@ -12,14 +12,16 @@ is computed from its evidence by :func:`derive_verdict` and is never typed in.
 The verdict rule
 ----------------
 Let *W* be the conclusive evidence (``passed`` is ``True`` or ``False``) about the
-as-written formalizations, and *C* the conclusive evidence about corrected ones.
+as-written formalizations of a claim.
 
-1. *W* is empty                          -> ``open`` (nothing decisive is known yet);
-2. every record of *W* passed            -> ``verified``;
-3. some record of *W* failed, and some corrected formalization has evidence that all
-   passed (at least one record)          -> ``conditional``, carrying the statements of
-   those corrected formalizations;
-4. otherwise                             -> ``refuted``.
+1. some record of *W* failed, and some corrected formalization has conclusive evidence
+   that all passed (at least one record)          -> ``conditional``, carrying the
+   statements of those corrected formalizations;
+2. some record of *W* failed, and no corrected formalization holds -> ``refuted``;
+3. every as-written formalization has at least one record in *W*, and all of them
+   passed                                          -> ``verified``;
+4. otherwise (nothing decisive yet, or some as-written reading still unchecked)
+                                                   -> ``open``.
 
 A failed record must carry a concrete counterexample (enforced when the record is made),
 so every ``refuted`` or ``conditional`` verdict points at numbers anyone can re-check.
@@ -316,10 +318,18 @@ def derive_verdict(claim: Claim, evidence: Iterable[Evidence]) -> VerdictResult:
     """Apply the ledger's verdict rule (module docstring) to ``evidence`` about ``claim``."""
     evidence = [e for e in evidence if e.claim == claim.id]
     written = [e for e in evidence if e.reading == AS_WRITTEN and e.passed is not None]
-    if not written:
-        return VerdictResult(Verdict.OPEN, "no decisive evidence about the claim as written yet")
     failed = [e for e in written if e.passed is False]
     if not failed:
+        if not written:
+            return VerdictResult(Verdict.OPEN, "no decisive evidence about the claim as written yet")
+        checked = {e.formalization for e in written}
+        unchecked = [f.key for f in claim.formalizations if f.reading == AS_WRITTEN and f.key not in checked]
+        if unchecked:
+            return VerdictResult(
+                Verdict.OPEN,
+                f"{len(written)} decisive checks passed, but no decisive evidence yet for the "
+                f"as-written reading(s): {', '.join(unchecked)}",
+            )
         return VerdictResult(
             Verdict.VERIFIED, f"all {len(written)} decisive checks of the claim as written passed"
         )

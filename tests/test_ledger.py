@@ -48,6 +48,14 @@ def test_all_written_pass_is_verified():
     assert r.verdict is Verdict.VERIFIED and r.corrected_statement is None
 
 
+def test_an_unchecked_written_reading_keeps_the_claim_open():
+    two = Claim("X1", "X", "t", "s", "src", formalizations=(
+        Formalization("written", "layer", "x <= 1"), Formalization("other", "kernel", "y <= 1")))
+    r = derive_verdict(two, [ev("written", True)])
+    assert r.verdict is Verdict.OPEN and "other" in r.reason
+    assert derive_verdict(two, [ev("written", True), ev("other", True)]).verdict is Verdict.VERIFIED
+
+
 def test_a_written_failure_without_correction_is_refuted():
     r = derive_verdict(CLAIM, [ev("written", True), ev("written", False)])
     assert r.verdict is Verdict.REFUTED
