@@ -1,0 +1,2 @@
+"""Numerical evaluation of the claims: analytic and empirical kernels, M_Delta spectra,
+Fisher information and information measures (NumPy, or CuPy through :mod:`numerics.backend`)."""
