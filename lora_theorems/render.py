@@ -6,9 +6,10 @@ report's claim page shows.
 
 from __future__ import annotations
 
-from typing import Iterable
+import json
+from typing import Any, Iterable, Mapping
 
-from .ledger import Claim, ClaimResult, Derivation, Evidence, Table
+from .ledger import Claim, ClaimResult, Derivation, Evidence, Table, jsonable
 
 __all__ = [
     "FORMATS",
@@ -18,6 +19,9 @@ __all__ = [
     "render_evidence",
     "render_claim_table",
     "format_value",
+    "markdown_cell",
+    "render_evidence_table",
+    "render_counterexample",
 ]
 
 FORMATS = ("markdown", "latex", "text")
@@ -140,3 +144,71 @@ def render_claim_table(results: Iterable[ClaimResult]) -> str:
     widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(3)]
     fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3]  # noqa: E731
     return "\n".join([fmt_row(head)] + [fmt_row(r) for r in rows])
+
+
+# ----------------------------------------------------------------------------- report pieces
+
+
+def markdown_cell(text: Any) -> str:
+    """``text`` on one line, safe inside a Markdown table cell (``|`` escaped)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+_EVIDENCE_COLUMNS = ("check", "kind", "formalization", "reading", "result", "worst margin", "false-alarm rate", "seed")
+
+
+def render_evidence_table(evidence: Iterable[Evidence], fmt: str = "markdown") -> str:
+    """The evidence of a claim as one table: check, kind, formalization, reading, result,
+    worst margin, false-alarm rate and seed.
+
+    Timings are deliberately not in it: they differ from run to run, and this table is part
+    of the byte-reproducible report (timings go to the report's ``run.json``).
+    """
+    rows = []
+    for e in evidence:
+        result = {True: "pass", False: "FAIL", None: "info"}[e.passed]
+        if fmt == "markdown" and e.passed is False:
+            result = "**FAIL**"
+        rows.append(
+            (
+                f"`{e.check}`" if fmt == "markdown" else e.check,
+                e.kind.value,
+                e.formalization,
+                e.reading.replace("_", " "),
+                result,
+                "-" if e.worst_margin is None else format_value(float(e.worst_margin)),
+                "-" if e.false_alarm_rate is None else format_value(float(e.false_alarm_rate)),
+                "-" if e.seed is None else str(e.seed),
+            )
+        )
+    return render_table(Table(title="Evidence", columns=_EVIDENCE_COLUMNS, rows=tuple(rows)), fmt)
+
+
+def _json_block(value: Any, indent: str) -> str:
+    """JSON for one value: a matrix (list of lists of scalars) one row per line."""
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(r, list) and all(not isinstance(x, (list, dict)) for x in r) for r in value)
+    ):
+        inner = (",\n" + indent + " ").join(json.dumps(r, allow_nan=False) for r in value)
+        return "[" + inner + "]"
+    return json.dumps(value, allow_nan=False)
+
+
+def render_counterexample(counterexample: Mapping[str, Any]) -> str:
+    """A counterexample as JSON text anyone can paste into NumPy or mpmath.
+
+    Floats are written with Python's shortest round-trip representation (every digit
+    kept), non-finite floats as the strings ``"nan"``/``"inf"``; one top-level key per line
+    and matrices one row per line, so the numbers are readable and diff well.
+    """
+    data = jsonable(dict(counterexample))
+    if not data:
+        return "{}"
+    lines = []
+    for i, (k, v) in enumerate(data.items()):
+        key = json.dumps(k)
+        sep = "," if i < len(data) - 1 else ""
+        lines.append(f" {key}: " + _json_block(v, " " * (len(key) + 3)) + sep)
+    return "{\n" + "\n".join(lines) + "\n}"

@@ -1,0 +1,211 @@
+"""Drawing :class:`~lora_theorems.ledger.Plot` data as PNG figures, reproducibly.
+
+The checks attach plot *data* to their evidence; this module is the only place that turns
+it into pictures.  Two runs with the same data give the same PNG bytes:
+
+- matplotlib's object API with an explicit Agg canvas (no ``pyplot``, no global backend
+  switch, nothing shared with a user's interactive session);
+- the style is reset to matplotlib's defaults (a user's ``matplotlibrc`` does not leak in)
+  and a few fixed settings are applied on top;
+- fixed size and resolution (800 px wide, readable at repository-page width);
+- PNG metadata is emptied (``metadata={"Software": None}``): the PNG writer of matplotlib
+  stores no timestamp, so the bytes depend on the data and the matplotlib version only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..ledger import Plot, Series
+
+__all__ = ["DPI", "FIG_WIDTH_IN", "draw_plot", "plot_size_note"]
+
+DPI = 100
+FIG_WIDTH_IN = 8.0  #: 8 in x 100 dpi = 800 px: the width of a repository page's text column
+_LINES_SIZE = (FIG_WIDTH_IN, 4.6)
+_HEATMAP_SIZE = (FIG_WIDTH_IN, 5.6)
+_RC = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "savefig.dpi": DPI,
+    "figure.dpi": DPI,
+    "path.simplify": False,  # every data point is drawn; no data-dependent simplification
+}
+_ANNOTATE_MAX_CELLS = 120  #: heat maps with at most this many cells print their values
+_STYLES = ("line", "points", "step", "hist")
+
+
+def plot_size_note(plot: Plot) -> str:
+    """A one-line description of how much data a plot shows (for its caption)."""
+    if plot.kind == "heatmap":
+        return f"grid {len(plot.y)} x {len(plot.x)} ({len(plot.y) * len(plot.x)} cells)"
+    parts = []
+    for s in plot.series:
+        n = len(s.y)
+        unit = "bins" if s.style == "hist" else "points"
+        parts.append(f"{s.label or 'series'}: {n} {unit}")
+    return "; ".join(parts)
+
+
+def _floats(values, what: str) -> np.ndarray:
+    try:
+        a = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be numbers ({exc})") from None
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def _validate_series(s: Series) -> None:
+    if s.style not in _STYLES:
+        raise ValueError(f"series {s.label!r}: unknown style {s.style!r} (choose {', '.join(_STYLES)})")
+    nx, ny = len(s.x), len(s.y)
+    if ny == 0:
+        raise ValueError(f"series {s.label!r} has no data")
+    if s.style == "hist":
+        if nx != ny + 1:
+            raise ValueError(f"histogram {s.label!r} needs len(x) == len(y) + 1 (bin edges), got {nx} and {ny}")
+    elif nx != ny:
+        raise ValueError(f"series {s.label!r} has {nx} x values and {ny} y values")
+    if s.yerr is not None and len(s.yerr) != ny:
+        raise ValueError(f"series {s.label!r} has {len(s.yerr)} error bars for {ny} values")
+
+
+def _draw_series(ax, s: Series, color) -> None:
+    x = _floats(s.x, f"x of {s.label!r}")
+    y = _floats(s.y, f"y of {s.label!r}")
+    yerr = None if s.yerr is None else _floats(s.yerr, f"yerr of {s.label!r}")
+    label = s.label or None
+    if s.style == "hist":
+        ax.stairs(y, x, fill=True, alpha=0.3, color=color)
+        ax.stairs(y, x, color=color, linewidth=1.2, label=label)
+        if yerr is not None:
+            ax.errorbar((x[:-1] + x[1:]) / 2, y, yerr=yerr, fmt="none", ecolor=color, capsize=2, lw=0.8)
+        return
+    if s.style == "step":
+        ax.step(x, y, where="post", color=color, linewidth=1.5, label=label)
+        if yerr is not None:
+            ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=color, capsize=2, lw=0.8)
+        return
+    if s.style == "points":
+        fmt = dict(linestyle="none", marker="o", markersize=4)
+    else:
+        fmt = dict(linestyle="-", linewidth=1.5, marker="." if len(x) <= 40 else None)
+    if yerr is not None:
+        ax.errorbar(x, y, yerr=yerr, color=color, capsize=3, elinewidth=0.9, label=label, **fmt)
+    else:
+        ax.plot(x, y, color=color, label=label, **fmt)
+
+
+def _edges(centers: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around (sorted or not) grid centres: midpoints, half a step at the ends."""
+    c = np.log10(centers) if log else centers
+    if len(c) == 1:
+        e = np.array([c[0] - 0.5, c[0] + 0.5])
+    else:
+        mid = (c[:-1] + c[1:]) / 2
+        e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+    return 10.0**e if log else e
+
+
+def _draw_heatmap(fig, ax, plot: Plot) -> None:
+    x = _floats(plot.x, "heat map x")
+    y = _floats(plot.y, "heat map y")
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("heat map has an empty grid")
+    if np.isnan(x).any() or np.isnan(y).any():
+        raise ValueError("heat map grid coordinates must be finite")
+    rows = [tuple(r) for r in plot.z]
+    if len(rows) != len(y) or any(len(r) != len(x) for r in rows):
+        raise ValueError(f"heat map z must be {len(y)} rows of {len(x)} values (z[i][j] at (x[j], y[i]))")
+    z = np.ma.masked_invalid(_floats(rows, "heat map z"))
+    logx = plot.logx and bool((x > 0).all())
+    logy = plot.logy and bool((y > 0).all())
+    mesh = ax.pcolormesh(_edges(x, logx), _edges(y, logy), z, cmap="viridis", shading="flat")
+    fig.colorbar(mesh, ax=ax, label=plot.zlabel or None)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(False)
+    if z.size <= _ANNOTATE_MAX_CELLS and z.count():
+        lo, hi = float(z.min()), float(z.max())
+        for i, yi in enumerate(y):
+            for j, xj in enumerate(x):
+                v = z[i, j]
+                if v is np.ma.masked:
+                    text, dark = "n/a", False
+                else:
+                    text = f"{float(v):.3g}"
+                    dark = hi > lo and (float(v) - lo) / (hi - lo) > 0.6  # light cells: dark text
+                ax.text(xj, yi, text, ha="center", va="center", fontsize=7, color="black" if dark else "white")
+
+
+def _render(plot: Plot, path: Path) -> None:
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    heat = plot.kind == "heatmap"
+    fig = Figure(figsize=_HEATMAP_SIZE if heat else _LINES_SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if heat:
+        _draw_heatmap(fig, ax, plot)
+    else:
+        colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, s in enumerate(plot.series):
+            _draw_series(ax, s, colors[i % len(colors)])
+        if plot.logx:
+            ax.set_xscale("log")
+        if plot.logy:
+            ax.set_yscale("log")
+        if any(s.label for s in plot.series):
+            ax.legend(loc="best")
+    ax.set_title(plot.title)
+    ax.set_xlabel(plot.xlabel)
+    ax.set_ylabel(plot.ylabel)
+    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+
+
+def draw_plot(plot: Plot, path: str | Path) -> Path:
+    """Draw ``plot`` into the PNG file ``path``; the same data gives the same bytes.
+
+    ``kind="lines"`` draws each :class:`Series` (``line``, ``points``, ``step``, or ``hist``
+    with ``x`` the bin edges), with error bars when ``yerr`` is given; ``kind="heatmap"``
+    draws ``z[i][j]`` at ``(x[j], y[i])`` with a colour bar labelled ``zlabel`` (and the
+    cell values printed when the grid is small).  Labels may use matplotlib mathtext
+    (``$\\sigma_a^2 n$``); a label mathtext cannot parse is drawn as plain text.
+
+    Raises ``ValueError`` for malformed data (unknown kind or style, length mismatch,
+    empty plot); nothing is written then.
+    """
+    import matplotlib
+    import matplotlib.style
+
+    path = Path(path)
+    if plot.kind not in ("lines", "heatmap"):
+        raise ValueError(f"plot {plot.key!r}: unknown kind {plot.kind!r} (choose lines or heatmap)")
+    if plot.kind == "lines":
+        if not plot.series:
+            raise ValueError(f"plot {plot.key!r} has no series")
+        for s in plot.series:
+            _validate_series(s)
+    with matplotlib.style.context("default"), matplotlib.rc_context(_RC):
+        try:
+            _render(plot, path)
+        except ValueError:
+            # most likely a label that matplotlib's mathtext cannot parse: draw the labels as
+            # plain text; if the data is at fault the second attempt raises again
+            try:
+                with matplotlib.rc_context({"text.parse_math": False}):
+                    _render(plot, path)
+            except ValueError as exc:
+                path.unlink(missing_ok=True)
+                raise ValueError(f"plot {plot.key!r}: {exc}") from None
+    return path
