@@ -34,6 +34,7 @@ __all__ = [
     "m_delta_spectrum_direct",
     "mp_density",
     "mp_edges",
+    "mp_lambda_max",
     "mp_top_edge",
     "nsd_failure_bound",
     "nsd_probability_r1",
@@ -265,3 +266,20 @@ def mp_density(x: Any, ratio: float, scale: float = 1.0) -> np.ndarray:
     den = 2 * math.pi * scale * ratio * np.where(inside, x, 1.0)
     # density of the r eigenvalues of A A^T: sqrt((b-x)(x-a)) / (2 pi scale gamma x)
     return np.where(inside, num / den, 0.0)
+
+
+def mp_lambda_max(A: Any, dps: int = 50) -> Any:
+    """Independent high-precision check: largest eigenvalue of the full $A^TA - I$ in mpmath (L4).
+
+    The entries of ``A`` are taken as exact decimals of their float64 values; the result is an
+    ``mpmath.mpf`` computed with ``dps`` digits (``mpmath.eigsy`` on the $n\\times n$ matrix).
+    """
+    import mpmath
+
+    A = np.asarray(to_numpy(A), dtype=np.float64)
+    _check_stack(A)
+    with mpmath.workdps(dps):
+        Am = mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in A])
+        M = Am.T * Am - mpmath.eye(A.shape[1])
+        ev = mpmath.eigsy(M, eigvals_only=True)
+        return max(ev[i] for i in range(A.shape[1]))

@@ -1,0 +1,117 @@
+"""Information bits and Renyi entropies of spectra, under every reading of the source (claim L7).
+
+The poster (eq. (6)-(7)) defines, for the eigenvalues $\\lambda_i$ of the Fisher information,
+$IB = \\tfrac12\\log\\det_{pseudo}I_\\theta = \\tfrac12\\sum_{\\lambda_i>0}\\lambda_i$ (two different
+quantities joined by "=") and $H_\\alpha = \\frac1{1-\\alpha}\\log\\sum_i\\lambda_i^\\alpha$, "$H_1$ Shannon",
+"$H_\\infty = \\max_i\\lambda_i$".  The readings implemented here (all over the *positive*
+eigenvalues, i.e. pseudo-determinant style; zero eigenvalues are excluded so $0^0$ never
+arises):
+
+* ``ib_log_pdet``  $\\tfrac12\\sum_{\\lambda>0}\\log\\lambda$;   ``ib_trace``  $\\tfrac12\\sum_{\\lambda>0}\\lambda$;
+* ``raw`` Renyi: eq. (7) on the eigenvalues themselves; $\\alpha=0$: $\\log\\#\\{\\lambda>0\\}$;
+  $\\alpha=1$: $-\\sum\\lambda\\log\\lambda$ (the derivative form; the limit $\\alpha\\to1$ of eq. (7)
+  exists only when $\\sum\\lambda = 1$, where it equals this); $\\alpha=\\infty$: the limit
+  $-\\log\\lambda_{\\max}$;
+* ``normalized`` Renyi: eq. (7) on $p_i = \\lambda_i/\\sum_j\\lambda_j$ (a proper Renyi entropy;
+  $\\alpha=1$ Shannon, $\\alpha=\\infty$: $-\\log p_{\\max}$);
+* ``max``: "$H_\\infty = \\max_i\\lambda_i$" as written.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from lora_theorems.validate import validate_finite
+
+__all__ = [
+    "ALPHAS",
+    "all_readings",
+    "information_bits",
+    "positive_eigenvalues",
+    "renyi_entropy",
+]
+
+#: the alpha grid of the checks: 0, (0,1), the limit 1, 2, larger, and infinity
+ALPHAS = (0.0, 0.25, 0.5, 0.9, 1.0, 1.5, 2.0, 3.0, 10.0, math.inf)
+
+
+def positive_eigenvalues(lam: Any, rtol: float | None = None) -> np.ndarray:
+    """The strictly positive part of a spectrum (descending), zeros cut at ``rtol * max``.
+
+    Default ``rtol = len(lam) * eps``: the floating-point noise level of eigenvalues of a
+    PSD matrix of that size computed by a backward-stable solver.
+    """
+    lam = np.asarray(lam, dtype=np.float64).ravel()
+    validate_finite(lam, "eigenvalues")
+    if lam.size == 0:
+        return lam
+    tol = (lam.size * np.finfo(np.float64).eps if rtol is None else rtol) * max(np.abs(lam).max(), 0.0)
+    return np.sort(lam[lam > tol])[::-1]
+
+
+def information_bits(lam: Any, reading: str = "log-pdet", rtol: float | None = None) -> float:
+    """Information bits of a spectrum (claim L7, eq. (6)).
+
+    Parameters
+    ----------
+    lam : array
+        Eigenvalues (of a Fisher matrix, a kernel Gram matrix, or $A^TA$).
+    reading : {"log-pdet", "trace"}
+        $\\tfrac12\\log\\det_{pseudo} = \\tfrac12\\sum_{\\lambda>0}\\log\\lambda$, or
+        $\\tfrac12\\sum_{\\lambda>0}\\lambda$ (the right-hand side of eq. (6) as written).
+    """
+    p = positive_eigenvalues(lam, rtol)
+    if reading == "log-pdet":
+        return 0.5 * float(np.sum(np.log(p)))
+    if reading == "trace":
+        return 0.5 * float(np.sum(p))
+    raise ValueError(f"unknown IB reading {reading!r} (choose log-pdet or trace)")
+
+
+def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | None = None) -> float:
+    """Renyi entropy $H_\\alpha$ of a spectrum (claim L7, eq. (7)).
+
+    Parameters
+    ----------
+    lam : array
+        Eigenvalues; only the positive ones enter.
+    alpha : float
+        $\\alpha\\ge0$, ``math.inf`` allowed; $\\alpha=1$ is the Shannon form (module docstring).
+    spectrum : {"raw", "normalized"}
+        Apply eq. (7) to the eigenvalues as they are, or to $p_i=\\lambda_i/\\sum\\lambda_j$.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)) or math.isnan(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a real number >= 0, got {alpha!r}")
+    p = positive_eigenvalues(lam, rtol)
+    if p.size == 0:
+        raise ValueError("spectrum has no positive eigenvalue")
+    if spectrum == "normalized":
+        p = p / p.sum()
+    elif spectrum != "raw":
+        raise ValueError(f"unknown spectrum {spectrum!r} (choose raw or normalized)")
+    if alpha == 0:
+        return math.log(p.size)
+    if alpha == 1:
+        return float(-np.sum(p * np.log(p)))
+    if math.isinf(alpha):
+        return -math.log(float(p[0]))
+    # log sum p^alpha computed stably: alpha*log p_max + log sum (p/p_max)^alpha
+    lp = np.log(p)
+    m = lp.max()
+    return float((alpha * m + math.log(float(np.sum(np.exp(alpha * (lp - m)))))) / (1.0 - alpha))
+
+
+def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None = None) -> dict[str, float]:
+    """Every reading of IB and $H_\\alpha$ of one spectrum, keyed ``"ib:log-pdet"``, ``"H[raw,2]"``, ... (L7)."""
+    out = {
+        "ib:log-pdet": information_bits(lam, "log-pdet", rtol),
+        "ib:trace": information_bits(lam, "trace", rtol),
+        "h-inf:max": float(positive_eigenvalues(lam, rtol)[0]),
+    }
+    for sp in ("raw", "normalized"):
+        for a in alphas:
+            out[f"H[{sp},{a:g}]"] = renyi_entropy(lam, a, sp, rtol)
+    return out
