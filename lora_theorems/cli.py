@@ -89,7 +89,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "report":
         from .report import write_report
 
-        path = write_report(args.out, profile=args.profile, seed=args.seed, backend=args.backend, progress=stderr_progress())
+        progress = stderr_progress()
+        try:
+            path = write_report(args.out, profile=args.profile, seed=args.seed, backend=args.backend, progress=progress)
+        finally:
+            progress.close()
         print(path)
         return 0
     progress = stderr_progress()

@@ -102,18 +102,16 @@ def _draw_series(ax, s: Series, color) -> None:
         ax.plot(x, y, color=color, label=label, **fmt)
 
 
-def _edges(centers: np.ndarray, log: bool) -> np.ndarray:
-    """Cell edges around (sorted or not) grid centres: midpoints, half a step at the ends."""
-    c = np.log10(centers) if log else centers
-    if len(c) == 1:
-        e = np.array([c[0] - 0.5, c[0] + 0.5])
-    else:
-        mid = (c[:-1] + c[1:]) / 2
-        e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-    return 10.0**e if log else e
+def _tick_labels(values: np.ndarray) -> tuple[list[int], list[str]]:
+    """Grid positions to label (at most 12, evenly thinned) and their texts."""
+    step = max(1, -(-len(values) // 12))
+    idx = list(range(0, len(values), step))
+    return idx, [f"{v:.3g}" for v in values[idx]]
 
 
 def _draw_heatmap(fig, ax, plot: Plot) -> None:
+    """One equal cell per grid point (the grids of sweeps are rarely evenly spaced: ranks
+    1, 2, 4, ..., variances on a log scale), labelled with the grid values."""
     x = _floats(plot.x, "heat map x")
     y = _floats(plot.y, "heat map y")
     if len(x) == 0 or len(y) == 0:
@@ -124,26 +122,28 @@ def _draw_heatmap(fig, ax, plot: Plot) -> None:
     if len(rows) != len(y) or any(len(r) != len(x) for r in rows):
         raise ValueError(f"heat map z must be {len(y)} rows of {len(x)} values (z[i][j] at (x[j], y[i]))")
     z = np.ma.masked_invalid(_floats(rows, "heat map z"))
-    logx = plot.logx and bool((x > 0).all())
-    logy = plot.logy and bool((y > 0).all())
-    mesh = ax.pcolormesh(_edges(x, logx), _edges(y, logy), z, cmap="viridis", shading="flat")
+    if not z.count():
+        raise ValueError("heat map has no finite value")
+    ax.set_facecolor("#d9d9d9")  # cells without a finite value
+    mesh = ax.pcolormesh(np.arange(len(x) + 1) - 0.5, np.arange(len(y) + 1) - 0.5, z, cmap="viridis", shading="flat")
     fig.colorbar(mesh, ax=ax, label=plot.zlabel or None)
-    if logx:
-        ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
+    for setter, labeller, values in ((ax.set_xticks, ax.set_xticklabels, x), (ax.set_yticks, ax.set_yticklabels, y)):
+        idx, labels = _tick_labels(values)
+        setter(idx)
+        labeller(labels)
     ax.grid(False)
-    if z.size <= _ANNOTATE_MAX_CELLS and z.count():
+    if z.size <= _ANNOTATE_MAX_CELLS:
         lo, hi = float(z.min()), float(z.max())
-        for i, yi in enumerate(y):
-            for j, xj in enumerate(x):
+        for i in range(len(y)):
+            for j in range(len(x)):
                 v = z[i, j]
                 if v is np.ma.masked:
-                    text, dark = "n/a", False
+                    text, color = "n/a", "black"
                 else:
                     text = f"{float(v):.3g}"
-                    dark = hi > lo and (float(v) - lo) / (hi - lo) > 0.6  # light cells: dark text
-                ax.text(xj, yi, text, ha="center", va="center", fontsize=7, color="black" if dark else "white")
+                    light = hi > lo and (float(v) - lo) / (hi - lo) > 0.6  # light cells: dark text
+                    color = "black" if light else "white"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
 
 
 def _render(plot: Plot, path: Path) -> None:
@@ -156,7 +156,7 @@ def _render(plot: Plot, path: Path) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if heat:
-        _draw_heatmap(fig, ax, plot)
+        _draw_heatmap(fig, ax, plot)  # categorical cells: logx/logy do not apply
     else:
         colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, s in enumerate(plot.series):
@@ -178,8 +178,10 @@ def draw_plot(plot: Plot, path: str | Path) -> Path:
 
     ``kind="lines"`` draws each :class:`Series` (``line``, ``points``, ``step``, or ``hist``
     with ``x`` the bin edges), with error bars when ``yerr`` is given; ``kind="heatmap"``
-    draws ``z[i][j]`` at ``(x[j], y[i])`` with a colour bar labelled ``zlabel`` (and the
-    cell values printed when the grid is small).  Labels may use matplotlib mathtext
+    draws ``z[i][j]`` at ``(x[j], y[i])``, one equal cell per grid point with the axes
+    labelled by the grid values (so ``logx``/``logy`` do not apply), a colour bar labelled
+    ``zlabel``, grey cells for non-finite values and the values printed in the cells when
+    the grid has at most 120 cells.  Labels may use matplotlib mathtext
     (``$\\sigma_a^2 n$``); a label mathtext cannot parse is drawn as plain text.
 
     Raises ``ValueError`` for malformed data (unknown kind or style, length mismatch,

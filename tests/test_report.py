@@ -1,0 +1,403 @@
+"""The verification report: pages, figures, reproducibility, atomicity and bad --out.
+
+Most tests feed the writer a synthetic ledger (a fake claim with every kind of evidence:
+a derivation, a failing sweep with a counterexample, tables, line plots, a heat map, a
+malformed plot), so they are fast and do not depend on which checks exist yet; one test
+writes the report of the real quick ledger end to end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lora_theorems as lt
+from lora_theorems import api
+from lora_theorems.cli import main
+from lora_theorems.ledger import (
+    AS_WRITTEN,
+    CORRECTED,
+    Claim,
+    ClaimResult,
+    Derivation,
+    Evidence,
+    EvidenceKind,
+    Formalization,
+    Plot,
+    Series,
+    Step,
+    Table,
+)
+from lora_theorems.render import render_counterexample, render_derivation
+from lora_theorems.report import figures as figures_mod
+from lora_theorems.report import validate_out_dir, write_report
+from lora_theorems.report.figures import draw_plot
+
+# ----------------------------------------------------------------------------- synthetic ledger
+
+CX_A = [[1.0, 0.25, 0.0], [0.0, 0.5, -0.125]]  # a 2 x 3 matrix A with ||A||_2 > 1
+
+
+def _fake_claim() -> Claim:
+    return Claim(
+        id="L4",
+        paper="L",
+        title="Synthetic claim | with a pipe",
+        statement=r"For $r\le n$ and $\sigma_a^2<1/n$, $A^TA - I \preceq 0$ and $|x| \ge 0$.",
+        source="test fixture",
+        hypotheses=(r"$1\le r\le n$",),
+        formalizations=(
+            Formalization("nsd", "layer", r"$A^TA-I\preceq 0$ almost surely."),
+            Formalization("nsd-corrected", "layer", r"$A^TA-I\preceq 0$ when $\|A\|_2\le 1$.", reading=CORRECTED),
+        ),
+    )
+
+
+def _fake_result() -> ClaimResult:
+    rng = np.random.default_rng(1234)
+    edges = tuple(float(v) for v in np.linspace(0.0, 2.0, 21))
+    heights = tuple(float(v) for v in rng.random(20))
+    deriv = Derivation(
+        key="eig",
+        title=r"Eigenvalues of $A^TA - I$",
+        steps=(
+            Step(text="Definition.", latex=r"M_\Delta = A^TA - I"),
+            Step(text="Spectrum.", latex=r"\lambda(M_\Delta) = \lambda(A^TA) - 1", method="exact simplification", verified=True),
+        ),
+        conclusion="The top eigenvalue is $\\|A\\|_2^2 - 1$.",
+    )
+    lines = Plot(
+        key="spectrum",
+        title=r"Spectrum of $M_\Delta$ vs Marchenko-Pastur",
+        xlabel=r"eigenvalue $\lambda$",
+        ylabel="density",
+        series=(
+            Series("empirical", edges, heights, style="hist"),
+            Series("MP law", tuple(edges[:-1]), heights, style="line"),
+            Series("P(NSD)", (1.0, 2.0, 3.0), (0.9, 0.5, 0.1), yerr=(0.02, 0.03, 0.02), style="points"),
+            Series("cdf", (0.0, 1.0, 2.0), (0.0, 0.5, 1.0), style="step"),
+        ),
+        caption="4000 draws of A, n = 64.",
+    )
+    heat = Plot(
+        key="ib-heat",
+        title="IB over rank x variance",
+        xlabel=r"$\sigma_a^2 n$",
+        ylabel="rank r",
+        kind="heatmap",
+        x=(0.1, 0.5, 1.0, 2.0),
+        y=(1.0, 2.0, 4.0),
+        z=((1.0, 2.0, 3.0, 4.0), (2.0, float("nan"), 1.0, 0.5), (0.0, -1.0, 3.5, 2.0)),
+        zlabel="IB_ff - IB_LoRA",
+        logx=True,
+    )
+    bad_math = Plot(key="weird", title=r"$\operatorname{bad}$ label", xlabel=r"$\notacommand$", ylabel="y",
+                    series=(Series("s", (1.0, 2.0), (3.0, 4.0)),))
+    broken = Plot(key="broken", title="mismatched", xlabel="x", ylabel="y", series=(Series("s", (1.0, 2.0), (1.0,)),))
+    ev = (
+        Evidence(
+            claim="L4", check="derivation", formalization="nsd", reading=AS_WRITTEN, kind=EvidenceKind.SYMBOLIC,
+            passed=True, summary="symbolic spectrum", seed=11, derivations=(deriv,), elapsed_s=0.5,
+        ),
+        Evidence(
+            claim="L4", check="nsd_sweep", formalization="nsd", reading=AS_WRITTEN, kind=EvidenceKind.NUMERIC,
+            passed=False, summary="lambda_max(A^TA - I) = 0.03 > 0 at n=3, r=2", seed=12,
+            params={"n": [3, 8, 64], "trials": 200}, region={"sigma2_n": [0.5, 0.99]},
+            worst_margin=-0.0312, counterexample={"n": 3, "r": 2, "A": CX_A, "lambda_max": 0.031234567890123},
+            metrics={"configs_per_s": 1234.5}, elapsed_s=1.25,
+            tables=(Table("Sweep", ("n", "r", "samples", "pass rate", "worst margin"), ((3, 2, 200, 0.4, -0.0312), (64, 8, 200, 1.0, 0.1))),),
+            plots=(lines, heat),
+        ),
+        Evidence(
+            claim="L4", check="corrected_mc", formalization="nsd-corrected", reading=CORRECTED,
+            kind=EvidenceKind.STATISTICAL, passed=True, summary="holds in 10^4 draws", seed=13,
+            false_alarm_rate=1e-3, worst_margin=0.01, plots=(bad_math, broken), elapsed_s=2.0,
+        ),
+    )
+    return ClaimResult(claim=_fake_claim(), evidence=ev)
+
+
+def _fake_ledger(seed=0, profile="quick", backend="numpy", **_):
+    return api.Ledger(seed=seed, profile=profile, backend=backend, results=(_fake_result(),))
+
+
+@pytest.fixture
+def fake_ledger(monkeypatch):
+    calls = []
+
+    def fake(ids=None, *, profile="quick", seed=0, backend="numpy", progress=None):
+        calls.append(ids)
+        if progress:
+            progress("fake ledger")
+        return _fake_ledger(seed=seed, profile=profile, backend=backend)
+
+    monkeypatch.setattr(api, "build_ledger", fake)
+    return calls
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def test_claim_page_has_every_part(tmp_path, fake_ledger):
+    out = write_report(tmp_path / "rep", seed=5)
+    page = (out / "L4.md").read_text()
+    r = _fake_result()
+    assert r.verdict.verdict.value == "conditional"  # derived by the rule: fails as written, corrected holds
+    assert r.claim.statement in page  # the statement as written, verbatim
+    assert "## Corrected" not in page and "**Corrected statement**" in page
+    assert r"$A^TA-I\preceq 0$ when $\|A\|_2\le 1$." in page
+    # the derivation is rendered with the same renderer `lora-theorems derive` uses
+    assert render_derivation(r.evidence[0].derivations[0], "markdown") in page
+    # the counterexample's numbers, every digit, re-parse to what the check recorded
+    block = re.search(r"```json\n(.*?)\n```", page, re.S).group(1)
+    assert block == render_counterexample(r.evidence[1].counterexample)
+    cx = json.loads(block)
+    assert cx["A"] == CX_A and cx["lambda_max"] == 0.031234567890123
+    lam = np.linalg.eigvalsh(np.array(cx["A"]).T @ np.array(cx["A"]) - np.eye(3)).max()
+    assert lam > 0  # the synthetic counterexample really is one
+    # evidence table: one row per record, with reading, result, margin, false-alarm rate, seed
+    assert "| `nsd_sweep` | numeric | nsd | as written | **FAIL** | -0.0312 | - | 12 |" in page
+    assert "| `corrected_mc` | statistical | nsd-corrected | corrected | pass | 0.01 | 0.001 | 13 |" in page
+    # sweep table and figures with captions stating the data size
+    assert "| n | r | samples | pass rate | worst margin |" in page
+    assert "![Spectrum of $M_\\Delta$ vs Marchenko-Pastur](figures/L4-nsd_sweep-spectrum.png)" in page
+    assert "Data: empirical: 20 bins; MP law: 20 points" in page
+    assert "grid 3 x 4 (12 cells)" in page
+    # the malformed plot is reported on the page, not silently dropped
+    assert "could not be drawn" in page and "1 y values" in page
+    # timings are not in the Markdown (they are not reproducible)
+    assert "1.25" not in page and "configs_per_s" not in page
+
+
+def test_index_table_and_metadata(tmp_path, fake_ledger):
+    out = write_report(tmp_path / "rep", seed=5, profile="full")
+    index = (out / "index.md").read_text()
+    assert "Profile **full**, seed **5**, backend **numpy**" in index
+    assert "| [L4](L4.md): Synthetic claim \\| with a pipe |" in index
+    row = next(line for line in index.splitlines() if line.startswith("| [L4]"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == 5  # 4 cells: every pipe inside a cell is escaped
+    assert "**conditional**" in row and "`nsd_sweep` (numeric) fails" in row and "corrected `nsd-corrected` holds" in row
+    for name in ("numpy", "scipy", "sympy", "mpmath", "matplotlib", "python"):
+        assert f"| {name} | " in index
+    assert "lora-theorems report --profile full --seed 5 --out DIR" in index
+    run = json.loads((out / "run.json").read_text())
+    assert run["seed"] == 5 and run["profile"] == "full" and run["generator"] == "lora-theorems report"
+    assert {c["check"]: c["elapsed_s"] for c in run["checks"]}["nsd_sweep"] == 1.25
+    assert run["checks"][1]["metrics"] == {"configs_per_s": 1234.5}
+    # run.json hashes every other file
+    files = _tree(out)
+    assert set(run["sha256"]) == set(files) - {"run.json"}
+    for name, digest in run["sha256"].items():
+        assert hashlib.sha256(files[name]).hexdigest() == digest
+    # every relative link of every page resolves
+    for name, data in files.items():
+        if name.endswith(".md"):
+            for target in re.findall(r"\]\(([^)#]+)\)", data.decode()):
+                assert (out / target).exists(), (name, target)
+
+
+def test_same_seed_gives_identical_markdown_and_png_bytes(tmp_path, fake_ledger):
+    a = _tree(write_report(tmp_path / "a", seed=3))
+    b = _tree(write_report(tmp_path / "b", seed=3))
+    assert set(a) == set(b)
+    assert [n for n in a if n.endswith(".png")], "the synthetic ledger must produce figures"
+    for name in a:
+        if name != "run.json":
+            assert a[name] == b[name], name
+
+
+def test_png_has_no_metadata_and_fixed_size(tmp_path):
+    r = _fake_result()
+    p = draw_plot(r.evidence[1].plots[0], tmp_path / "f.png")
+    data = p.read_bytes()
+    assert b"tEXt" not in data and b"iTXt" not in data and b"tIME" not in data
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width == 800 and 300 <= height <= 600
+
+
+def test_figures_do_not_depend_on_user_rc(tmp_path):
+    import matplotlib
+
+    plot = _fake_result().evidence[1].plots[1]
+    first = draw_plot(plot, tmp_path / "a.png").read_bytes()
+    with matplotlib.rc_context({"font.size": 20, "axes.prop_cycle": matplotlib.cycler(color=["red"]), "image.cmap": "gray"}):
+        second = draw_plot(plot, tmp_path / "b.png").read_bytes()
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "plot,words",
+    [
+        (Plot("k", "t", "x", "y", kind="pie"), "unknown kind"),
+        (Plot("k", "t", "x", "y"), "no series"),
+        (Plot("k", "t", "x", "y", series=(Series("s", (1.0,), (1.0,), style="bar"),)), "unknown style"),
+        (Plot("k", "t", "x", "y", series=(Series("s", (1.0, 2.0), (1.0, 2.0), style="hist"),)), "bin edges"),
+        (Plot("k", "t", "x", "y", kind="heatmap", x=(1.0, 2.0), y=(1.0,), z=((1.0,),)), "rows of"),
+    ],
+)
+def test_malformed_plot_raises_value_error_and_writes_nothing(tmp_path, plot, words):
+    with pytest.raises(ValueError, match=words):
+        draw_plot(plot, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+# ----------------------------------------------------------------------------- atomicity
+
+
+def test_interrupted_run_leaves_previous_report_untouched(tmp_path, fake_ledger, monkeypatch):
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    before = _tree(out)
+
+    def boom(plot, path):
+        raise KeyboardInterrupt  # an interruption while the figures are drawn
+
+    monkeypatch.setattr("lora_theorems.report.draw_plot", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(out, seed=2)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # no temporary directory left
+
+
+def test_failure_during_swap_restores_previous_report(tmp_path, fake_ledger, monkeypatch):
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    before = _tree(out)
+    real_rename = os.rename
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # the move of the new report into place
+            raise OSError("disk went away")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", flaky)
+    with pytest.raises(OSError):
+        write_report(out, seed=2)
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_rerun_replaces_previous_report(tmp_path, fake_ledger):
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    (out / "figures" / "stale.png").write_bytes(b"old")
+    write_report(out, seed=2)
+    assert not (out / "figures" / "stale.png").exists()
+    assert "seed **2**" in (out / "index.md").read_text()
+
+
+# ----------------------------------------------------------------------------- bad --out
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _bad_out_cases(tmp_path: Path):
+    f = tmp_path / "a-file.txt"
+    f.write_text("keep me")
+    full = tmp_path / "not-a-report"
+    full.mkdir()
+    (full / "notes.txt").write_text("keep me too")
+    return [
+        (str(f), "is an existing file"),
+        (str(f / "sub"), "which is a file"),
+        (str(full), "refusing to replace"),
+        ("/", "root"),
+    ]
+
+
+def test_bad_out_one_line_exit_2_nothing_written(tmp_path, capsys, monkeypatch):
+    def must_not_run(*a, **k):
+        raise AssertionError("checks ran before --out was validated")
+
+    monkeypatch.setattr(api, "build_ledger", must_not_run)
+    for out, words in _bad_out_cases(tmp_path):
+        before = _tree(tmp_path)
+        code, stdout, err = _cli(capsys, "report", "--out", out)
+        assert code == 2, (out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lora-theorems: error: ") and words in lines[0], err
+        assert stdout == "" and _tree(tmp_path) == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file.txt", "not-a-report"]
+
+
+def test_unwritable_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(api, "build_ledger", lambda *a, **k: pytest.fail("checks ran"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # as root, chmod does not stop writes: make the parent look unwritable instead
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    code, _, err = _cli(capsys, "report", "--out", str(locked / "rep"))
+    assert code == 2 and "is not writable" in err and len(err.strip().splitlines()) == 1
+    assert list(locked.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/1"), reason="needs a read-only /proc")
+def test_read_only_file_system_is_caught_even_as_root():
+    with pytest.raises(ValueError, match="cannot be written"):
+        validate_out_dir("/proc/1/lora-report")
+
+
+def test_empty_existing_directory_and_new_nested_path_are_accepted(tmp_path, fake_ledger):
+    (tmp_path / "empty").mkdir()
+    assert validate_out_dir(tmp_path / "empty") == (tmp_path / "empty").resolve()
+    out = write_report(tmp_path / "new" / "deep" / "rep")
+    assert (out / "index.md").is_file()
+
+
+def test_bad_options_are_checked_before_out(tmp_path):
+    with pytest.raises(ValueError, match="unknown profile"):
+        write_report(tmp_path / "r", profile="slow")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_cli_report_prints_path_and_progress_on_stderr(tmp_path, capsys, fake_ledger):
+    code, out, err = _cli(capsys, "report", "--out", str(tmp_path / "rep"), "--seed", "4")
+    assert code == 0 and out.strip() == str((tmp_path / "rep").resolve())
+    assert "fake ledger" in err and "report: figure 1/" in err and "report: wrote" in err
+
+
+def test_real_quick_report_end_to_end(tmp_path):
+    """The quick report of the real ledger: a page per claim, every figure, reproducible pages.
+
+    The ledger is cached per process (other tests may have run the checks already); the
+    second write re-renders the same ledger and must give the same bytes.
+    """
+    out = write_report(tmp_path / "rep", profile="quick", seed=0)
+    files = _tree(out)
+    ids = [c.id for c in lt.list_claims()]
+    assert {f"{i}.md" for i in ids} | {"index.md", "README.md", "run.json"} <= set(files)
+    index = files["index.md"].decode()
+    ledger = api.build_ledger(profile="quick", seed=0)
+    for r in ledger.results:
+        row = next(line for line in index.splitlines() if line.startswith(f"| [{r.claim.id}]({r.claim.id}.md)"))
+        assert f"**{r.verdict.verdict.value}**" in row
+        page = files[f"{r.claim.id}.md"].decode()
+        for e in r.evidence:
+            assert f"`{e.check}`" in page
+            if e.counterexample:
+                assert render_counterexample(e.counterexample) in page
+    n_plots = sum(len(e.plots) for r in ledger.results for e in r.evidence)
+    assert len([n for n in files if n.endswith(".png")]) + index.count("could not be drawn") <= n_plots
+    again = _tree(write_report(tmp_path / "rep2", profile="quick", seed=0))
+    assert {k: v for k, v in files.items() if k != "run.json"} == {k: v for k, v in again.items() if k != "run.json"}
