@@ -108,7 +108,7 @@ def _fake_result() -> ClaimResult:
         Evidence(
             claim="L4", check="nsd_sweep", formalization="nsd", reading=AS_WRITTEN, kind=EvidenceKind.NUMERIC,
             passed=False, summary="lambda_max(A^TA - I) = 0.03 > 0 at n=3, r=2", seed=12,
-            params={"n": [3, 8, 64], "trials": 200}, region={"sigma2_n": [0.5, 0.99]},
+            params={"n": [3, 8, 64], "trials": 200, "laws": {"gauss", "rademacher", "uniform"}}, region={"sigma2_n": [0.5, 0.99]},
             worst_margin=-0.0312, counterexample={"n": 3, "r": 2, "A": CX_A, "lambda_max": 0.031234567890123},
             metrics={"configs_per_s": 1234.5}, elapsed_s=1.25,
             tables=(Table("Sweep", ("n", "r", "samples", "pass rate", "worst margin"), ((3, 2, 200, 0.4, -0.0312), (64, 8, 200, 1.0, 0.1))),),
@@ -214,6 +214,33 @@ def test_same_seed_gives_identical_markdown_and_png_bytes(tmp_path, fake_ledger)
     for name in a:
         if name != "run.json":
             assert a[name] == b[name], name
+
+
+_SUBPROCESS_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import test_report as t
+from lora_theorems import api
+from lora_theorems.report import write_report
+api.build_ledger = lambda ids=None, *, progress=None, **k: t._fake_ledger(**k)
+write_report(sys.argv[1], seed=3)
+"""
+
+
+def test_identical_bytes_across_processes_and_hash_seeds(tmp_path):
+    """Fresh interpreters with different hash seeds (set order!) write the same bytes."""
+    import subprocess
+    import sys
+
+    script = _SUBPROCESS_SCRIPT.format(tests=str(Path(__file__).parent))
+    trees = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"p{hash_seed}"
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, MPLBACKEND="pdf")
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, timeout=120)
+        trees.append({k: v for k, v in _tree(out).items() if k != "run.json"})
+    assert trees[0] == trees[1]
+    assert '`laws = ["gauss", "rademacher", "uniform"]`' in trees[0]["L4.md"].decode()
 
 
 def test_png_has_no_metadata_and_fixed_size(tmp_path):
@@ -368,6 +395,14 @@ def test_bad_options_are_checked_before_out(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_partial_report_says_so(tmp_path, fake_ledger):
+    out = write_report(tmp_path / "rep", ids=["l4"])
+    assert fake_ledger == [("L4",)]
+    assert "**Partial report:** only the claims listed below were run (L4)" in (out / "index.md").read_text()
+    full = write_report(tmp_path / "all")
+    assert "Partial" not in (full / "index.md").read_text()
+
+
 # ----------------------------------------------------------------------------- end to end
 
 
@@ -401,3 +436,18 @@ def test_real_quick_report_end_to_end(tmp_path):
     assert len([n for n in files if n.endswith(".png")]) + index.count("could not be drawn") <= n_plots
     again = _tree(write_report(tmp_path / "rep2", profile="quick", seed=0))
     assert {k: v for k, v in files.items() if k != "run.json"} == {k: v for k, v in again.items() if k != "run.json"}
+
+
+@pytest.mark.heavy
+def test_real_quick_report_identical_across_fresh_processes(tmp_path):
+    """Two fresh ``lora-theorems report`` processes (checks recomputed) give the same bytes."""
+    import subprocess
+    import sys
+
+    trees = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"r{hash_seed}"
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        subprocess.run([sys.executable, "-m", "lora_theorems", "report", "--out", str(out)], check=True, env=env)
+        trees.append({k: v for k, v in _tree(out).items() if k != "run.json"})
+    assert trees[0] == trees[1]

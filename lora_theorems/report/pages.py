@@ -20,6 +20,7 @@ from ..render import (
     render_derivation,
     render_evidence_table,
     render_table,
+    stable_jsonable,
 )
 from .figures import plot_size_note
 
@@ -208,9 +209,7 @@ def _tally(evidence: Sequence[Evidence]) -> str:
 def _mapping_lines(name: str, mapping: Mapping[str, Any]) -> list[str]:
     if not mapping:
         return []
-    from ..ledger import jsonable
-
-    items = [f"{k} = {json.dumps(jsonable(v), allow_nan=False)}" for k, v in mapping.items()]
+    items = [f"{k} = {json.dumps(stable_jsonable(v), allow_nan=False)}" for k, v in mapping.items()]
     text = "; ".join(items)
     if len(text) <= 300:
         return [f"- {name}: " + "; ".join(_code(i) for i in items)]
