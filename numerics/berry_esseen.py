@@ -50,7 +50,7 @@ def abs_third_moment_normal(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
     mu = np.asarray(mu, dtype=float)
     s = np.asarray(s, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(s > 0, mu / np.where(s > 0, s, 1.0), np.sign(mu) * np.inf)
+        q = np.where(s > 0, mu / np.where(s > 0, s, 1.0), np.where(mu >= 0, np.inf, -np.inf))
         gauss = np.where(s > 0, s**3 * np.sqrt(2 / np.pi) * (2 + q**2) * np.exp(-0.5 * np.minimum(q**2, 1e300)), 0.0)
     return gauss + mu * (mu**2 + 3 * s**2) * special.erf(q / np.sqrt(2))
 
