@@ -1,6 +1,6 @@
 """L5: ideal full-rank adaptation [Corollary 3.5]."""
 
-from lora_theorems.ledger import Claim, Formalization
+from lora_theorems.ledger import CORRECTED, Claim, Formalization
 
 CLAIM = Claim(
     id="L5",
@@ -32,5 +32,184 @@ CLAIM = Claim(
             ),
             covers="'$K_{LoRA}(x,x)\\equiv K_{ff}(x,x)$'",
         ),
+        Formalization(
+            key="corrected-weak-convergence",
+            level="layer",
+            reading=CORRECTED,
+            statement=(
+                r"With $A\in\mathbb R^{n\times n}$ i.i.d. $\mathcal N(0,1/n)$: $\mathbb E[A^TA] = I$ exactly, and for "
+                r"fixed unit vectors $u, v$ the bilinear form $u^T(A^TA-I)v$ has mean 0 and variance exactly "
+                r"$(1+(u\cdot v)^2)/n$, so it tends to 0 at rate $n^{-1/2}$; but the spectrum of $A^TA$ tends to the "
+                r"Marchenko-Pastur law on $[0,4]$ and $\|A^TA-I\|_{op}\to 3$ almost surely: $M_\Delta\to0$ "
+                r"entrywise / weakly, never in operator norm."
+            ),
+            covers="the sense in which 'M_Delta converges to 0' holds",
+        ),
     ),
 )
+
+
+# ============================================================================ numerics (issue 4)
+
+from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
+from lora_theorems.ledger import EvidenceKind, Plot, Series, Table  # noqa: E402
+
+_L5_FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate of the statistical L5 checks (Bonferroni over n)
+
+
+def _l5_widths(ctx: CheckContext):
+    return ctx.pick((16, 32, 64, 128, 256), (16, 32, 64, 128, 256, 512, 1024))
+
+
+@check("operator-norm", kind=EvidenceKind.STATISTICAL)
+def operator_norm_growth(ctx: CheckContext) -> Outcome:
+    """L5 as written (operator norm): r = n, sigma_a^2 = 1/n; the spectrum of A^T A and ||A^T A - I||_op as n
+    grows.  'Converges to 0 in probability' requires P(||M|| > eps) -> 0; we bound P(||M||_op >= 2) from below
+    (Clopper-Pearson, Bonferroni over n, family level 1e-3) at every width and compare with the
+    Marchenko-Pastur limit 3 (s_max^2 -> 4, s_min^2 -> 0)."""
+    import numpy as np
+
+    from numerics.m_delta import clopper_pearson, gram_eigenvalues, mp_density
+
+    widths = _l5_widths(ctx)
+    alpha = _L5_FAMILY_ALPHA / len(widths)
+    rows, norms_mean, lows, last = [], [], [], None
+    for n in widths:
+        trials = ctx.pick(40, 100)
+        A = ctx.rng.standard_normal((trials, n, n)) / np.sqrt(n)
+        s2 = gram_eigenvalues(A, ctx.backend)
+        op = np.maximum(s2[:, 0] - 1.0, 1.0 - s2[:, -1])
+        k = int((op >= 2.0).sum())
+        lo, _ = clopper_pearson(k, trials, 2 * alpha)
+        rows.append((n, trials, round(float(op.mean()), 4), round(float(op.min()), 4), round(float(s2[:, 0].mean()), 4),
+                     round(float(s2[:, -1].mean()), 6), round(lo, 4)))
+        norms_mean.append(float(op.mean()))
+        lows.append(lo)
+        last = (n, s2)
+    n_big, s2 = last
+    edges = np.linspace(0.0, 4.0, 41)
+    hist, _ = np.histogram(s2.ravel(), bins=edges, density=True)
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    # decision: at every width >= 64, P(||M||_op >= 2) is above 1/2 with confidence (it should tend to 0)
+    failed = all(lo > 0.5 for w, lo in zip(widths, lows) if w >= 64)
+    return Outcome(
+        passed=not failed,
+        summary=(f"||A^T A - I||_op does not tend to 0: mean {norms_mean[-1]:.3f} at n={n_big} (limit 3); "
+                 f"P(||M||_op >= 2) >= {lows[-1]:.3f} there"),
+        params={"r": "n", "sigma_a2": "1/n", "per_width_alpha": alpha},
+        region={"n": list(widths)},
+        worst_margin=-norms_mean[-1],
+        counterexample=None if not failed else {
+            "n": n_big, "r": n_big, "sigma_a2": 1.0 / n_big, "mean_op_norm": norms_mean[-1],
+            "P_op_norm_ge_2_lower_bound": lows[-1], "limit": 3.0,
+            "op_norm_mean_by_n": dict(zip([str(w) for w in widths], norms_mean)),
+            "reason": "s_max(A)^2 -> (1+sqrt(r/n))^2 = 4 (Bai-Yin), so ||A^T A - I||_op -> 3",
+        },
+        false_alarm_rate=_L5_FAMILY_ALPHA,
+        tables=(Table(title="r = n, sigma_a^2 = 1/n", columns=("n", "trials", "mean ||M||_op", "min ||M||_op", "mean s_max^2", "mean s_min^2", "CI low P(||M||>=2)"), rows=tuple(rows)),),
+        plots=(
+            Plot(key="l5-opnorm", title="||A^T A - I||_op, r = n, sigma_a^2 = 1/n", xlabel="n", ylabel="operator norm", logx=True,
+                 series=(Series("Monte Carlo mean", tuple(float(w) for w in widths), tuple(norms_mean), style="points"),
+                         Series("Marchenko-Pastur limit", (float(widths[0]), float(widths[-1])), (3.0, 3.0)))),
+            Plot(key="l5-mp", title=f"eigenvalues of A^T A, n = {n_big}", xlabel="eigenvalue", ylabel="density",
+                 series=(Series("histogram", tuple(edges.tolist()), tuple(hist.tolist()), style="hist"),
+                         Series("Marchenko-Pastur (ratio 1)", tuple(mids.tolist()), tuple(mp_density(mids, 1.0, 1.0).tolist())))),
+        ),
+    )
+
+
+def _bilinear_stats(ctx: CheckContext, widths, trials_of):
+    """n * E[(u^T (A^T A - I) v)^2] with CLT confidence intervals, u.v = rho fixed, per width."""
+    import numpy as np
+    from scipy.stats import norm
+
+    rho = 0.6
+    alpha = _L5_FAMILY_ALPHA / len(widths)
+    z = norm.ppf(1 - alpha / 2)
+    out = []
+    for n in widths:
+        trials = trials_of(n)
+        u = np.zeros(n); u[0] = 1.0
+        v = np.zeros(n); v[0] = rho; v[1] = np.sqrt(1 - rho**2)
+        # A u and A v only need the first two columns of A (u, v live in span(e1, e2))
+        cols = ctx.rng.standard_normal((trials, n, 2)) / np.sqrt(n)
+        Au, Av = cols @ u[:2], cols @ v[:2]
+        q = np.einsum("tn,tn->t", Au, Av) - rho
+        qq = n * q * q
+        m, se = float(qq.mean()), float(qq.std(ddof=1) / np.sqrt(trials))
+        out.append((n, trials, m, m - z * se, m + z * se, float(np.sqrt(np.mean(q * q)))))
+    return rho, out
+
+
+@check("kernel-difference", kind=EvidenceKind.STATISTICAL)
+def kernel_difference_rate(ctx: CheckContext) -> Outcome:
+    """L5 as written (kernel level): for fixed features h (unit direction), h^T(A^T A - I)h'/(|h||h'|) -> 0:
+    n E[q^2] must stay bounded (CLT interval, Bonferroni over n, family level 1e-3, compared with the exact
+    1 + rho^2) so the RMS difference decays like n^{-1/2}; plus the real LoRA vs FF kernel of one layer."""
+    import numpy as np
+
+    from numerics.empirical import empirical_ntk, init_fc_params
+
+    widths = ctx.pick((16, 64, 256, 1024, 4096), (16, 64, 256, 1024, 4096, 16384))
+    rho, st = _bilinear_stats(ctx, widths, lambda n: ctx.pick(4000, 20000))
+    exact = 1 + rho**2
+    bounded = all(lo <= exact <= hi for _, _, _, lo, hi, _ in st)
+    # the real thing: one hidden layer adapted with r = n, sigma_a^2 = 1/n, B = 0; LoRA vs FF contribution of that layer
+    X = np.array([[1.0, 0.5, -0.3], [0.2, -1.0, 0.7], [-0.6, 0.4, 1.1]])
+    net_rows = []
+    for n in ctx.pick((32, 128, 512), (32, 64, 128, 256, 512, 1024)):
+        rel = []
+        for _ in range(ctx.pick(4, 10)):
+            p = init_fc_params(ctx.rng, 3, [n, n], lora_layers=(1,), rank=n, sigma_a2=1.0 / n)
+            _, kf = empirical_ntk(p, X, mode=["frozen", "full", "frozen"], per_layer=True)
+            _, kl = empirical_ntk(p, X, mode=["frozen", "lora", "frozen"], per_layer=True)
+            rel.append(np.linalg.norm(kl[1] - kf[1]) / np.linalg.norm(kf[1]))
+        net_rows.append((n, float(np.mean(rel))))
+    ns = np.log([r[0] for r in net_rows]); es = np.log([r[1] for r in net_rows])
+    slope = float(np.polyfit(ns, es, 1)[0])
+    return Outcome(
+        passed=bounded,
+        summary=(f"n E[(u^T M v)^2] matches the exact {exact:.2f} at every n (RMS {st[-1][5]:.2e} at n={st[-1][0]}): "
+                 f"-> 0 like n^(-1/2); network layer kernel: relative |K_LoRA - K_FF| slope {slope:.2f} in log n"),
+        params={"rho": rho, "inputs": X.tolist()},
+        region={"n": list(widths)},
+        worst_margin=min(min(exact - lo, hi - exact) for _, _, _, lo, hi, _ in st),
+        counterexample=None if bounded else {"table": [list(r) for r in st], "exact": exact},
+        false_alarm_rate=_L5_FAMILY_ALPHA,
+        metrics={"network_rate_exponent": slope},
+        tables=(
+            Table(title="bilinear form u^T(A^T A - I)v, |u|=|v|=1, u.v=0.6", columns=("n", "trials", "n E[q^2]", "CI low", "CI high", "RMS q"),
+                  rows=tuple((a, b, round(c, 4), round(d, 4), round(e, 4), f) for a, b, c, d, e, f in st)),
+            Table(title="one-layer kernel contribution, LoRA (B = 0) vs FF, relative Frobenius difference", columns=("n", "mean rel. diff"), rows=tuple(net_rows)),
+        ),
+    )
+
+
+@check("corrected-weak-convergence", kind=EvidenceKind.STATISTICAL)
+def weak_convergence(ctx: CheckContext) -> Outcome:
+    """Corrected L5: E[A^T A] = I (entrywise mean of M within CLT intervals) and Var(u^T M v) = (1+rho^2)/n
+    (n E[q^2] interval contains 1 + rho^2) at every width; Bonferroni, family level 1e-3."""
+    import numpy as np
+    from scipy.stats import norm
+
+    widths = ctx.pick((8, 32, 128, 512, 2048), (8, 32, 128, 512, 2048, 8192))
+    rho, st = _bilinear_stats(ctx, widths, lambda n: ctx.pick(4000, 20000))
+    exact = 1 + rho**2
+    ok_var = all(lo <= exact <= hi for _, _, _, lo, hi, _ in st)
+    # mean: entries of A^T A - I for n = 8, averaged over draws; each entry's CLT interval must contain 0
+    n, T = 8, ctx.pick(4000, 40000)
+    A = ctx.rng.standard_normal((T, n, n)) / np.sqrt(n)
+    M = np.swapaxes(A, 1, 2) @ A - np.eye(n)
+    z = norm.ppf(1 - _L5_FAMILY_ALPHA / 2 / (n * n + len(widths)))
+    zs = np.abs(M.mean(0)) / (M.std(0, ddof=1) / np.sqrt(T))
+    ok_mean = bool((zs <= z).all())
+    passed = ok_var and ok_mean
+    return Outcome(
+        passed=passed,
+        summary=f"E[M_Delta] = 0 (max |z| = {zs.max():.2f} < {z:.2f}) and n Var(u^T M v) = {exact:.2f} at every n",
+        params={"rho": rho},
+        region={"n": list(widths)},
+        worst_margin=min(min(exact - lo, hi - exact) for _, _, _, lo, hi, _ in st),
+        counterexample=None if passed else {"max_z": float(zs.max()), "table": [list(r) for r in st]},
+        false_alarm_rate=_L5_FAMILY_ALPHA,
+    )
