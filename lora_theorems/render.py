@@ -186,15 +186,18 @@ def render_evidence_table(evidence: Iterable[Evidence], fmt: str = "markdown") -
 
 
 def _json_block(value: Any, indent: str) -> str:
-    """JSON for one value: a matrix (list of lists of scalars) one row per line."""
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(r, list) and all(not isinstance(x, (list, dict)) for x in r) for r in value)
-    ):
+    """JSON for one top-level value: a matrix (list of lists of scalars) one row per line, a
+    list of records one record per line, a long record one key per line."""
+    compact = json.dumps(value, allow_nan=False)
+    if isinstance(value, list) and len(value) > 1 and all(isinstance(r, (list, dict)) for r in value):
         inner = (",\n" + indent + " ").join(json.dumps(r, allow_nan=False) for r in value)
         return "[" + inner + "]"
-    return json.dumps(value, allow_nan=False)
+    if isinstance(value, dict) and len(value) > 1 and len(compact) > 100:
+        inner = (",\n" + indent + " ").join(
+            f"{json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in value.items()
+        )
+        return "{" + inner + "}"
+    return compact
 
 
 def stable_jsonable(obj: Any) -> Any:

@@ -243,6 +243,19 @@ def test_identical_bytes_across_processes_and_hash_seeds(tmp_path):
     assert '`laws = ["gauss", "rademacher", "uniform"]`' in trees[0]["L4.md"].decode()
 
 
+def test_counterexample_text_round_trips_every_digit():
+    cx = {
+        "witnesses": [{"n": 1, "A": [[1.5]]}, {"n": 2, "A": [[0.1, 0.2], [0.3, 1 / 3]]}],
+        "also": {"n=1": [[1.0109]], "n=2": [[1.3535, -0.6657]], "note": "x" * 90},
+        "M": np.array([[1.0, 2.0], [3.0, np.pi]]),
+        "bad": [float("nan"), float("inf")],
+        "x": 0.1,
+    }
+    back = json.loads(render_counterexample(cx))
+    assert back["M"][1][1] == np.pi and back["witnesses"][1]["A"][1][1] == 1 / 3
+    assert back["bad"] == ["nan", "inf"] and back["also"]["note"] == "x" * 90
+
+
 def test_png_has_no_metadata_and_fixed_size(tmp_path):
     r = _fake_result()
     p = draw_plot(r.evidence[1].plots[0], tmp_path / "f.png")
