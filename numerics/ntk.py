@@ -110,6 +110,9 @@ def analytic_ntk(X, depth, activation="relu", weight_var=1.0, bias_var=0.0):
     The closed forms are lambdified from :mod:`proofs.ntk_recursion`.  The ReLU angle is
     ``arctan2(sqrt(ab - c^2), c)`` and the erf maps use ``1 + 2a + 2b + 4(ab - c^2)``, which
     keep their digits near the diagonal; ``ab - c^2`` is clipped at 0 against rounding.
+    Exactly collinear inputs give ``ab - c^2 = 0`` exactly; *nearly* collinear ones (angle
+    ``theta`` below ~1e-4) are ill-conditioned from the Gram matrix alone: ``SigmaDot`` then
+    carries a relative error of order ``eps / theta``.
 
     Examples
     --------
