@@ -106,6 +106,11 @@ def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | N
 
 def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None = None) -> dict[str, float]:
     """Every reading of IB and $H_\\alpha$ of one spectrum, keyed ``"ib:log-pdet"``, ``"H[raw,2]"``, ... (L7)."""
+    if positive_eigenvalues(lam, rtol).size == 0:
+        # the zero matrix: empty sum (pseudo-determinant 1 by convention), entropies undefined (NaN)
+        out = {"ib:log-pdet": 0.0, "ib:trace": 0.0, "h-inf:max": 0.0}
+        out.update({f"H[{sp},{a:g}]": math.nan for sp in ("raw", "normalized") for a in alphas})
+        return out
     out = {
         "ib:log-pdet": information_bits(lam, "log-pdet", rtol),
         "ib:trace": information_bits(lam, "trace", rtol),

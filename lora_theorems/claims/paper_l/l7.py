@@ -1,6 +1,20 @@
-"""L7: information bits and Renyi entropy [Theorem 3.6] (poster eq. 6-7)."""
+"""L7: information bits and Renyi entropy [Theorem 3.6] (poster eq. 6-7).
 
-from lora_theorems.ledger import Claim, Formalization
+Every reading the source could mean is checked at three levels: the layer ($A^TA$ against
+$I$), the kernel (LoRA against FF empirical NTK Gram matrices of finite networks whose
+adapters satisfy $A^TA\\preceq I$, $B=0$) and the Fisher matrix (materialized, MSE and
+cross-entropy).  Numerics: :mod:`numerics.information`, :mod:`numerics.empirical`,
+:mod:`numerics.fisher`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from lora_theorems.checks import CheckContext, Outcome, check
+from lora_theorems.ledger import CORRECTED, Claim, EvidenceKind, Formalization, Table
+
+_LEVELS = "at the layer level ($A^TA$ vs $I_n$), the kernel level (empirical NTK Gram matrices of LoRA vs FF on the same inputs) and the Fisher level"
 
 CLAIM = Claim(
     id="L7",
@@ -19,21 +33,449 @@ CLAIM = Claim(
     formalizations=(
         Formalization(
             key="ib-log-pdet",
-            level="layer",
+            level="layer, kernel, Fisher",
             statement=(
-                r"If $A^TA \preceq I$ then $\tfrac12\log\det_{pseudo}(A^TA) \le "
-                r"\tfrac12\log\det_{pseudo}(I) = 0$."
+                r"If $M_\Delta\preceq0$ then $\tfrac12\sum_{\lambda>0}\log\lambda$ (log pseudo-determinant) of LoRA "
+                r"is $\le$ that of FF, " + _LEVELS + "."
             ),
-            covers="$IB = \\frac12\\log\\det_{pseudo}$ at the layer level",
+            covers="$IB = \\frac12\\log\\det_{pseudo}$ (left side of eq. (6))",
+        ),
+        Formalization(
+            key="ib-trace",
+            level="layer, kernel, Fisher",
+            statement=r"If $M_\Delta\preceq0$ then $\tfrac12\sum_{\lambda>0}\lambda$ of LoRA is $\le$ that of FF, " + _LEVELS + ".",
+            covers="$IB = \\frac12\\sum_{\\lambda_i>0}\\lambda_i$ (right side of eq. (6), as written)",
         ),
         Formalization(
             key="renyi-all-alpha",
+            level="layer, kernel, Fisher",
+            statement=(
+                r"If $M_\Delta\preceq0$ then $H_\alpha = \frac1{1-\alpha}\log\sum_{\lambda_i>0}\lambda_i^\alpha$ on the raw "
+                r"eigenvalues satisfies $H_{\alpha,ff}\ge H_{\alpha,LoRA}$ for every $\alpha\ge0$ ($\alpha=1$: "
+                r"$-\sum\lambda\log\lambda$; $\alpha=\infty$: the limit $-\log\lambda_{\max}$), " + _LEVELS + "."
+            ),
+            covers="$H_{\\alpha,ff}\\ge H_{\\alpha,LoRA}$ with eq. (7) as written (unnormalized spectrum)",
+        ),
+        Formalization(
+            key="renyi-normalized",
+            level="layer, kernel, Fisher",
+            statement=(
+                r"If $M_\Delta\preceq0$ then the Renyi entropy of the normalized spectrum $p_i=\lambda_i/\sum_j\lambda_j$ "
+                r"satisfies $H_{\alpha,ff}\ge H_{\alpha,LoRA}$ for every $\alpha\in[0,\infty]$, " + _LEVELS + "."
+            ),
+            covers="'$H_1$ corresponds to the Shannon entropy': eq. (7) as a proper Renyi entropy",
+        ),
+        Formalization(
+            key="h-inf-max",
+            level="layer, kernel, Fisher",
+            statement=r"If $M_\Delta\preceq0$ then $H_\infty = \max_i\lambda_i$ (as written) of LoRA is $\le$ that of FF, " + _LEVELS + ".",
+            covers="'$H_\\infty = \\max\\{\\lambda_1,..\\}$'",
+        ),
+        Formalization(
+            key="variance-hypothesis",
             level="layer",
             statement=(
-                r"If $A^TA \preceq I$ then $H_\alpha(\operatorname{spec}A^TA) \le H_\alpha(\operatorname{spec} I)$ "
-                r"for every $\alpha\ge 0$, with eq. (7) applied to the raw eigenvalues."
+                r"For $A$ with i.i.d. $\mathcal N(0,\sigma_a^2)$ entries, $r\le n$ and $\sigma_a^2\le 1/n$ (the 'i.e.' "
+                r"hypothesis, without conditioning on $M_\Delta\preceq0$), $IB_{ff}\ge IB_{LoRA}$ (log-pdet and trace) "
+                r"and $\max\lambda_{ff}\ge\max\lambda_{LoRA}$ almost surely."
             ),
-            covers="$H_{\\alpha,ff}\\ge H_{\\alpha,LoRA}$ at the layer level",
+            covers="'i.e. $r\\le n_{l-1}$ and $\\sigma^2\\le 1/n_{l-1}$'",
+        ),
+        Formalization(
+            key="corrected-loewner-monotone",
+            level="layer, kernel, Fisher",
+            reading=CORRECTED,
+            statement=(
+                r"If $K_{LoRA}\preceq K_{ff}$ (which $A^TA\preceq I$ gives at the layer level and, with $B=0$, "
+                r"for the NTK Gram and Fisher matrices), then: $\tfrac12\operatorname{tr}$ (IB, trace reading), "
+                r"$\lambda_{\max}$ ($H_\infty$ as written), $\#\{\lambda>0\}$ ($H_0$), and the power sums "
+                r"$\sum\lambda_i^\alpha$ for every $\alpha>0$ are all $\le$ for LoRA; hence the raw $H_\alpha$ of eq. (7) "
+                r"satisfies $H_{\alpha,ff}\ge H_{\alpha,LoRA}$ for $0\le\alpha<1$ and the REVERSE, "
+                r"$H_{\alpha,ff}\le H_{\alpha,LoRA}$, for $\alpha>1$."
+            ),
+            covers="which readings make the theorem true, and the corrected direction for alpha > 1",
+        ),
+        Formalization(
+            key="corrected-log-pdet-equal-rank",
+            level="kernel, Fisher",
+            reading=CORRECTED,
+            statement=(
+                r"If $K_{LoRA}\preceq K_{ff}$ and either $\operatorname{rank}K_{LoRA}=\operatorname{rank}K_{ff}$ or every "
+                r"positive eigenvalue of $K_{ff}$ is $\ge1$, then $\log\det_{pseudo}K_{LoRA}\le\log\det_{pseudo}K_{ff}$ "
+                r"(without such a condition it fails: the pseudo-determinant is not monotone and not scale invariant)."
+            ),
+            covers="the log pseudo-determinant reading of IB, corrected",
+        ),
+        Formalization(
+            key="corrected-normalized-layer",
+            level="layer",
+            reading=CORRECTED,
+            statement=(
+                r"At the layer level, for any $A\in\mathbb R^{r\times n}$ (no condition on $\sigma_a^2$), the Renyi "
+                r"entropy of the normalized nonzero spectrum of $A^TA$ is $\le\log r\le\log n = H_\alpha(\text{spec}\,I_n)$ "
+                r"for every $\alpha\in[0,\infty]$."
+            ),
+            covers="the normalized reading at the layer level, where it holds",
         ),
     ),
+    notes=(
+        "Eq. (6) joins two different quantities with '=': half the log pseudo-determinant and half the trace; "
+        "both readings are checked. Eq. (7) on raw eigenvalues is not an entropy (it is not scale invariant) and "
+        "its limit at alpha = 1 exists only when the eigenvalues sum to 1; the alpha = 1 reading used is -sum lambda log lambda."
+    ),
 )
+
+
+# ----------------------------------------------------------------------------- spectra pairs
+
+_RTOL = 1e-9  # positive-eigenvalue cut: far above eigensolver noise (~size eps) and below every genuine eigenvalue kept
+_CMP_RTOL = 4 * math.sqrt(2.220446049250313e-16)  # comparison slack ~ 4 sqrt(eps): readings are smooth in the eigenvalues
+
+_READINGS = {
+    "ib-log-pdet": lambda keys: [k for k in keys if k == "ib:log-pdet"],
+    "ib-trace": lambda keys: [k for k in keys if k == "ib:trace"],
+    "renyi-all-alpha": lambda keys: [k for k in keys if k.startswith("H[raw")],
+    "renyi-normalized": lambda keys: [k for k in keys if k.startswith("H[normalized")],
+    "h-inf-max": lambda keys: [k for k in keys if k == "h-inf:max"],
+}
+
+
+def _nsd_a(rng, n, r):
+    """A draw of A (r x n) with sigma_a^2 < 1/n, conditioned on A^T A <= I (the stated hypothesis)."""
+    import numpy as np
+
+    while True:
+        c = float(rng.choice([0.1, 0.5, 0.9, 0.99]))
+        A = rng.standard_normal((r, n)) * math.sqrt(c / n)
+        if np.linalg.eigvalsh(A @ A.T)[-1] <= 1.0:
+            return A
+
+
+def _layer_pairs(ctx: CheckContext):
+    import numpy as np
+
+    pairs = [(np.ones(1), np.array([0.25]), {"n": 1, "r": 1, "A": [[0.5]]})]  # the smallest case first
+    for n in ctx.pick((1, 2, 3, 5, 16, 64), (1, 2, 3, 4, 5, 8, 16, 32, 64, 128)):
+        for r in sorted({1, max(1, n // 2), n}):
+            for _ in range(ctx.pick(6, 20)):
+                A = np.round(_nsd_a(ctx.rng, n, r), 4)
+                if np.linalg.eigvalsh(A @ A.T)[-1] > 1.0:
+                    continue
+                lam = np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)]
+                pairs.append((np.ones(n), lam, {"n": n, "r": r, "A": A.tolist()}))
+    return pairs
+
+
+def _network(ctx: CheckContext, i: int):
+    import numpy as np
+
+    from numerics.empirical import init_fc_params
+
+    depth = 1 + i % 2
+    d = int(ctx.rng.integers(2, 4))
+    widths = [int(w) for w in ctx.rng.integers(2, 6, size=depth)]
+    N = int(ctx.rng.integers(2, 6))
+    adapted = tuple(sorted(set(int(l) for l in ctx.rng.choice(depth + 1, size=int(ctx.rng.integers(1, depth + 2)), replace=False))))
+    p = init_fc_params(ctx.rng, d, widths, lora_layers=(), rank=1)
+    dims = [d] + widths + [1]
+    for l in adapted:
+        r = int(ctx.rng.integers(1, dims[l] + 1))
+        p[l]["A"] = _nsd_a(ctx.rng, dims[l], r)
+        p[l]["B"] = np.zeros((dims[l + 1], r))
+    X = ctx.rng.standard_normal((N, d)) * float(ctx.rng.choice([0.3, 1.0, 3.0]))
+    return p, X, adapted
+
+
+def _kernel_pairs(ctx: CheckContext):
+    import numpy as np
+
+    from numerics.empirical import empirical_ntk
+
+    pairs = []
+    for i in range(ctx.pick(40, 200)):
+        p, X, adapted = _network(ctx, i)
+        act = ("relu", "erf")[(i // 2) % 2]
+        Kf = empirical_ntk(p, X, mode="ff", activation=act)
+        for mode in ("lora", ["lora" if "A" in q else "full" for q in p]):
+            Kl = empirical_ntk(p, X, mode=mode, activation=act)
+            meta = {"activation": act, "lora_training": mode if isinstance(mode, str) else "adapters + FF elsewhere (eq. 10)",
+                    "adapted_layers": list(adapted), "X": X.tolist(), "K_ff": Kf.tolist(), "K_lora": Kl.tolist(),
+                    "params": [{k: np.asarray(v).tolist() for k, v in q.items()} for q in p],
+                    "loewner_gap_min_eig": float(np.linalg.eigvalsh(Kf - Kl)[0])}
+            pairs.append((np.linalg.eigvalsh(Kf), np.linalg.eigvalsh(Kl), meta))
+    return pairs
+
+
+def _fisher_pairs(ctx: CheckContext):
+    import numpy as np
+
+    from numerics.empirical import jacobian, network_output
+    from numerics.fisher import fisher_from_jacobian, weight_factor
+
+    pairs = []
+    for i in range(ctx.pick(16, 60)):
+        p, X, adapted = _network(ctx, i)
+        loss = ("mse", "ce")[i % 2]
+        if loss == "ce":  # two-output read-out for cross-entropy
+            p[-1]["W"] = ctx.rng.standard_normal((2, p[-1]["W"].shape[1]))
+            p[-1]["b"] = ctx.rng.standard_normal(2)
+            if "A" in p[-1]:
+                p[-1]["B"] = np.zeros((2, p[-1]["A"].shape[0]))
+        F = network_output(p, X)
+        y = ctx.rng.integers(0, 2, X.shape[0]) if loss == "ce" else ctx.rng.standard_normal(F.shape)
+        L = weight_factor(F, y, loss, "expected")
+        If = fisher_from_jacobian(jacobian(p, X, mode="ff"), L, X.shape[0])
+        Il = fisher_from_jacobian(jacobian(p, X, mode="lora"), L, X.shape[0])
+        pairs.append((np.linalg.eigvalsh(If), np.linalg.eigvalsh(Il),
+                      {"loss": loss, "adapted_layers": list(adapted), "X": X.tolist(),
+                       "params": [{k: np.asarray(v).tolist() for k, v in q.items()} for q in p]}))
+    return pairs
+
+
+_PAIRS = {"layer": _layer_pairs, "kernel": _kernel_pairs, "fisher": _fisher_pairs}
+
+
+def _compare(pairs, keys_of, direction: str = "ff>=lora"):
+    """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction)."""
+    from numerics.information import ALPHAS, all_readings
+
+    worst, witness, counts = -math.inf, None, {}
+    for ff, lo, meta in pairs:
+        a = all_readings(ff, ALPHAS, _RTOL)
+        b = all_readings(lo, ALPHAS, _RTOL)
+        for key in keys_of(list(a)):
+            gap = (b[key] - a[key]) if direction == "ff>=lora" else (a[key] - b[key])
+            if not math.isfinite(gap):
+                continue
+            slack = _CMP_RTOL * (1 + abs(a[key]) + abs(b[key]))
+            viol = gap - slack
+            counts.setdefault(key, [0, 0])
+            counts[key][1] += 1
+            if viol > 0:
+                counts[key][0] += 1
+            if viol > worst:
+                worst = viol
+                witness = (key, a[key], b[key], ff, lo, meta)
+    return worst, witness, counts
+
+
+def _mp_verify(key: str, ff, lo) -> tuple[str, str]:
+    """Re-evaluate one reading on the two spectra (positive parts) in mpmath at 50 digits."""
+    import mpmath
+    import numpy as np
+
+    def pos(x):
+        x = np.asarray(x, dtype=float)
+        return [mpmath.mpf(float(v)) for v in x[x > _RTOL * max(abs(x).max(), 0.0)]]
+
+    def val(lam):
+        if key == "ib:log-pdet":
+            return sum(mpmath.log(v) for v in lam) / 2
+        if key == "ib:trace":
+            return sum(lam) / 2
+        if key == "h-inf:max":
+            return max(lam)
+        sp, a = key[2:-1].split(",")
+        if sp == "normalized":
+            s = sum(lam)
+            lam = [v / s for v in lam]
+        a = mpmath.inf if a == "inf" else mpmath.mpf(a)
+        if a == 0:
+            return mpmath.log(len(lam))
+        if a == 1:
+            return -sum(v * mpmath.log(v) for v in lam)
+        if a == mpmath.inf:
+            return -mpmath.log(max(lam))
+        return mpmath.log(sum(v**a for v in lam)) / (1 - a)
+
+    with mpmath.workdps(50):
+        return mpmath.nstr(val(pos(ff)), 20), mpmath.nstr(val(pos(lo)), 20)
+
+
+def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
+    import numpy as np
+
+    pairs = _PAIRS[level](ctx)
+    worst, w, counts = _compare(pairs, _READINGS[form])
+    failed = worst > 0
+    ce = None
+    if failed:
+        key, fv, lv, ff, lo, meta = w
+        mp_ff, mp_lo = _mp_verify(key, ff, lo)
+        ce = {"level": level, "reading": key, "value_ff": fv, "value_lora": lv, "mp50_ff": mp_ff, "mp50_lora": mp_lo,
+              "eigenvalues_ff": np.asarray(ff).tolist(), "eigenvalues_lora": np.asarray(lo).tolist(), **meta}
+        # the smallest violating case (fewest eigenvalues) is the more readable witness
+        small = min((p for p in pairs if _compare([p], lambda ks, k=key: [k])[0] > 0), key=lambda p: len(p[0]))
+        ce["smallest_case"] = {"eigenvalues_ff": np.asarray(small[0]).tolist(), "eigenvalues_lora": np.asarray(small[1]).tolist(),
+                               **{k: v for k, v in small[2].items() if k in ("n", "r", "A", "X", "activation", "adapted_layers")}}
+    rows = tuple((k, v[0], v[1]) for k, v in sorted(counts.items()))
+    return Outcome(
+        passed=not failed,
+        summary=(f"{level}: " + (f"{w[0]} of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}); violations: "
+                                 + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items()) if v[0])
+                                 if failed else f"holds on all {len(pairs)} pairs for {', '.join(sorted(counts))}")),
+        params={"pairs": len(pairs), "comparison_rtol": _CMP_RTOL, "positive_cut_rtol": _RTOL},
+        region={"level": level},
+        worst_margin=-worst,
+        counterexample=ce,
+        tables=(Table(title=f"{form} at the {level} level: violations / pairs", columns=("reading", "violations", "pairs"), rows=rows),),
+    )
+
+
+def _make_reading_check(form: str, level: str):
+    def fn(ctx: CheckContext) -> Outcome:
+        return _reading_outcome(ctx, form, level)
+
+    fn.__name__ = f"{form.replace('-', '_')}_{level}"
+    fn.__doc__ = (f"L7 as written, reading '{form}', {level} level: LoRA's value must not exceed FF's on every "
+                  f"spectrum pair drawn within the hypothesis (M_Delta NSD); violations re-evaluated in mpmath.")
+    fn.__module__ = __name__
+    return check(form, kind=EvidenceKind.NUMERIC, name=fn.__name__)(fn)
+
+
+for _form in _READINGS:
+    for _level in ("layer", "kernel", "fisher"):
+        globals()[f"{_form.replace('-', '_')}_{_level}"] = _make_reading_check(_form, _level)
+del _form, _level
+
+
+@check("variance-hypothesis", kind=EvidenceKind.NUMERIC)
+def variance_hypothesis(ctx: CheckContext) -> Outcome:
+    """L7 as written with the 'i.e.' hypothesis only (r <= n, sigma_a^2 <= 1/n, no NSD conditioning): the readings
+    that hold under NSD (log-pdet, trace, max) are compared on random A; any violation is a counterexample."""
+    import numpy as np
+
+    pairs = []
+    for n in ctx.pick((1, 2, 4, 16), (1, 2, 3, 4, 8, 16, 64)):
+        for r in sorted({1, n}):
+            for _ in range(ctx.pick(50, 200)):
+                A = np.round(ctx.rng.standard_normal((r, n)) / math.sqrt(n), 4)  # sigma_a^2 = 1/n, the boundary allowed
+                lam = np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)]
+                pairs.append((np.ones(n), lam, {"n": n, "r": r, "sigma_a2": 1.0 / n, "A": A.tolist()}))
+    keys = lambda ks: [k for k in ks if k in ("ib:log-pdet", "ib:trace", "h-inf:max")]  # noqa: E731
+    worst, w, counts = _compare(pairs, keys)
+    failed = worst > 0
+    ce = None
+    if failed:
+        small = min((p for p in pairs if _compare([p], keys)[0] > 0), key=lambda p: len(p[0]))
+        sw, sww, _ = _compare([small], keys)
+        ce = {"reading": sww[0], "value_ff": sww[1], "value_lora": sww[2], "eigenvalues_lora": small[1].tolist(), **small[2],
+              "mp50": _mp_verify(sww[0], small[0], small[1])}
+    return Outcome(
+        passed=not failed,
+        summary=("violations under sigma_a^2 <= 1/n: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items()))
+                 if failed else "no violation"),
+        region={"sigma_a2": "1/n", "r": "1, n"},
+        worst_margin=-worst,
+        counterexample=ce,
+    )
+
+
+def _loewner_pairs(ctx: CheckContext, equal_rank: bool = False):
+    """Random pairs K_L <= K_F of PSD matrices of varied size, rank and scale."""
+    import numpy as np
+
+    out = []
+    for _ in range(ctx.pick(300, 2000)):
+        m = int(ctx.rng.integers(1, 7))
+        rf = int(ctx.rng.integers(1, m + 1))
+        G = ctx.rng.standard_normal((m, rf))
+        Kf = G @ G.T * 10 ** ctx.rng.uniform(-3, 3)
+        Q, _ = np.linalg.qr(ctx.rng.standard_normal((m, m)))
+        c = ctx.rng.uniform(0, 1, m)
+        if not equal_rank:
+            c[ctx.rng.random(m) < 0.3] = 0.0
+        C = (Q * c) @ Q.T
+        w, V = np.linalg.eigh(Kf)
+        R = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
+        Kl = R @ C @ R
+        out.append((np.linalg.eigvalsh(Kf), np.linalg.eigvalsh(Kl), {"m": m}))
+    return out
+
+
+_MONO = lambda ks: [k for k in ks if k in ("ib:trace", "h-inf:max") or k.startswith("H[raw,0") or k == "H[raw,0]"]  # noqa: E731
+_REVERSED = lambda ks: [k for k in ks if k.startswith("H[raw,") and k not in ("H[raw,1]",) and not k.startswith("H[raw,0")]  # noqa: E731
+
+
+def _monotone_outcome(pairs, what: str) -> Outcome:
+    w1, x1, c1 = _compare(pairs, _MONO, "ff>=lora")
+    w2, x2, c2 = _compare(pairs, _REVERSED, "ff<=lora")
+    worst = max(w1, w2)
+    failed = worst > 0
+    bad = x1 if w1 >= w2 else x2
+    return Outcome(
+        passed=not failed,
+        summary=(f"{what}: trace, max, H_0 and raw H_alpha (alpha<1) ordered FF >= LoRA, raw H_alpha (alpha>1) reversed, "
+                 f"on all {len(pairs)} pairs" if not failed else f"{what}: {bad[0]} breaks the corrected ordering"),
+        params={"pairs": len(pairs)},
+        worst_margin=-worst,
+        counterexample=None if not failed else {"reading": bad[0], "ff": bad[1], "lora": bad[2],
+                                                "eigenvalues_ff": list(map(float, bad[3])), "eigenvalues_lora": list(map(float, bad[4]))},
+    )
+
+
+@check("corrected-loewner-monotone", kind=EvidenceKind.NUMERIC)
+def loewner_monotone_random(ctx: CheckContext) -> Outcome:
+    """Corrected L7 on random Loewner pairs K_L <= K_F (sizes 1-6, any rank, scales 1e-3..1e3)."""
+    return _monotone_outcome(_loewner_pairs(ctx), "random Loewner pairs")
+
+
+@check("corrected-loewner-monotone", kind=EvidenceKind.NUMERIC)
+def loewner_monotone_networks(ctx: CheckContext) -> Outcome:
+    """Corrected L7 on the layer, kernel (NTK Gram) and Fisher spectra of networks with NSD adapters, B = 0;
+    the Loewner order K_LoRA <= K_ff itself is checked on every kernel pair."""
+    pairs = _layer_pairs(ctx) + _kernel_pairs(ctx) + _fisher_pairs(ctx)
+    out = _monotone_outcome(pairs, "layer + kernel + Fisher")
+    gaps = [p[2]["loewner_gap_min_eig"] / max(1.0, max(abs(p[0]))) for p in pairs if "loewner_gap_min_eig" in p[2]]
+    if min(gaps) < -1e-12:  # K_ff - K_LoRA must be PSD up to eigensolver noise (~N eps)
+        return Outcome(passed=False, summary=f"K_ff - K_LoRA has eigenvalue {min(gaps):.3g} < 0",
+                       counterexample={"min_relative_eig_of_Kff_minus_Klora": min(gaps)})
+    return out
+
+
+@check("corrected-log-pdet-equal-rank", kind=EvidenceKind.NUMERIC)
+def log_pdet_equal_rank(ctx: CheckContext) -> Outcome:
+    """Corrected L7 (log pseudo-determinant): holds on Loewner pairs of equal rank, and on pairs whose FF
+    positive eigenvalues are all >= 1 (random pairs, network kernel and Fisher pairs meeting the condition)."""
+    import numpy as np
+
+    pairs = _loewner_pairs(ctx, equal_rank=True)
+    other = _loewner_pairs(ctx) + _kernel_pairs(ctx) + _fisher_pairs(ctx)
+    for ff, lo, meta in other:
+        pf = ff[ff > _RTOL * abs(ff).max()]
+        pl = lo[lo > _RTOL * max(abs(lo).max(), 1e-300)]
+        if len(pf) == len(pl) or pf.min() >= 1.0:
+            pairs.append((ff, lo, {}))
+        else:
+            pairs.append((ff * (1.0 / pf.min()), lo * (1.0 / pf.min()), {}))  # rescaled so the condition holds
+    worst, w, _ = _compare(pairs, lambda ks: ["ib:log-pdet"])
+    failed = worst > 0
+    return Outcome(
+        passed=not failed,
+        summary=f"log-pdet ordered FF >= LoRA on all {len(pairs)} pairs meeting the condition" if not failed else "violated",
+        params={"pairs": len(pairs)},
+        worst_margin=-worst,
+        counterexample=None if not failed else {"eigenvalues_ff": list(map(float, w[3])), "eigenvalues_lora": list(map(float, w[4]))},
+    )
+
+
+@check("corrected-normalized-layer", kind=EvidenceKind.NUMERIC)
+def normalized_layer(ctx: CheckContext) -> Outcome:
+    """Corrected L7: normalized Renyi entropies of spec(A^T A) never exceed log n = H_alpha(spec I_n), for A of
+    any variance (sigma_a^2 n from 0.1 to 10), every r <= n and every alpha on the grid."""
+    import numpy as np
+
+    pairs = []
+    for n in ctx.pick((1, 2, 3, 8, 32), (1, 2, 3, 4, 8, 16, 32, 128)):
+        for r in sorted({1, max(1, n // 2), n}):
+            for c in (0.1, 1.0, 10.0):
+                A = ctx.rng.standard_normal((r, n)) * math.sqrt(c / n)
+                pairs.append((np.ones(n), np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)], {"n": n, "r": r}))
+    worst, w, _ = _compare(pairs, _READINGS["renyi-normalized"])
+    failed = worst > 0
+    return Outcome(
+        passed=not failed,
+        summary=f"normalized H_alpha(A^T A) <= log n on all {len(pairs)} draws and alphas" if not failed else "violated",
+        worst_margin=-worst,
+        counterexample=None if not failed else {"reading": w[0], "eigenvalues_lora": list(map(float, w[4]))},
+    )
