@@ -39,6 +39,7 @@ __all__ = [
     "ACTIVATIONS",
     "empirical_ntk",
     "flatten_params",
+    "gd_train",
     "forward",
     "init_fc_params",
     "jacobian",
@@ -343,3 +344,38 @@ def jacobian_fd(
         fm = network_output(unflatten_params(params, theta - e, mode), X, **kw)
         cols.append(((fp - fm) / (2 * step)).ravel())
     return np.stack(cols, axis=1)
+
+
+def gd_train(
+    params: Sequence[dict],
+    X: Any,
+    y: Any,
+    *,
+    lr: float,
+    steps: int,
+    activation: str = "relu",
+    weight_var: float = 1.0,
+    bias_var: float = 0.0,
+) -> list[dict]:
+    """Full-batch gradient descent on $\\tfrac12\\sum_a\\|f(x_a)-y_a\\|^2$ over all ``W``, ``b`` (claim L1).
+
+    Gradients come from the same layer-wise products as :func:`empirical_ntk`
+    ($\\partial\\mathcal L/\\partial W^{(l)} = c_l\\sum_a \\delta_a^{(l)T} r_a\\, x_a^{(l-1)T}$ with residual $r_a$).
+    Returns the trained copy; ``params`` is not modified.
+    """
+    steps = validate_positive_int(steps, "steps")
+    lr = validate_variance(lr, "lr", allow_zero=False)
+    sw = math.sqrt(validate_variance(weight_var, "weight_var"))
+    sb = math.sqrt(validate_variance(bias_var, "bias_var"))
+    p = [{k: np.array(v, dtype=np.float64) for k, v in layer.items()} for layer in params]
+    y = np.asarray(y, dtype=np.float64)
+    for _ in range(steps):
+        inputs, pre, dphi = forward(p, X, activation=activation, weight_var=weight_var, bias_var=bias_var)
+        deltas = _deltas(p, inputs, pre, dphi, np, sw)
+        res = pre[-1] - y.reshape(pre[-1].shape)  # (N, k)
+        for l, layer in enumerate(p):
+            g = np.einsum("ai,aip->ap", res, deltas[l])  # dL/dh^(l) per sample
+            c = sw / math.sqrt(inputs[l].shape[1])
+            layer["W"] -= lr * c * (g.T @ inputs[l])
+            layer["b"] -= lr * sb * g.sum(axis=0)
+    return p

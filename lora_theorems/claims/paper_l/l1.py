@@ -209,3 +209,117 @@ def analytic_ntk_matches_mpmath(ctx: CheckContext) -> Outcome:
         counterexample=None if ok else worst_case,
         metrics={"cases_per_s": n_eval / max(time.perf_counter() - t0, 1e-9)},
     )
+
+
+# ============================================================================ numerics (issue 4): finite-width properties
+
+from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
+from lora_theorems.ledger import EvidenceKind, Plot, Series, Table  # noqa: E402
+
+_L1_FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate of the L1 rate fits (Bonferroni over activations)
+_L1_X = ((1.0, 0.5, -0.3), (0.2, -1.0, 0.7), (-0.6, 0.4, 1.1), (0.9, 0.9, 0.1))  # fixed inputs
+
+
+def _slope_ci(ctx: CheckContext, widths, samples, alpha):
+    """Least-squares slope of log(mean error) on log(width), with a percentile bootstrap interval over seeds."""
+    import numpy as np
+
+    lw = np.log(np.asarray(widths, dtype=float))
+    fit = lambda s: float(np.polyfit(lw, np.log([np.mean(x) for x in s]), 1)[0])  # noqa: E731
+    boots = [fit([x[ctx.rng.integers(0, len(x), len(x))] for x in samples]) for _ in range(ctx.pick(400, 2000))]
+    return fit(samples), float(np.quantile(boots, alpha / 2)), float(np.quantile(boots, 1 - alpha / 2))
+
+
+@check("deterministic-limit", kind=EvidenceKind.STATISTICAL)
+def empirical_to_analytic(ctx: CheckContext) -> Outcome:
+    """L1 (finite width): the empirical NTK (layer-wise products, numerics.empirical) of random depth-2 ReLU and erf
+    networks approaches numerics.ntk.analytic_ntk; the fitted exponent of the relative Frobenius error in the width
+    has a bootstrap interval below 0 that reaches -1/2 (consistent with O(n^{-1/2}))."""
+    import time
+
+    import numpy as np
+
+    from numerics.empirical import empirical_ntk, init_fc_params
+    from numerics.ntk import analytic_ntk
+
+    X = np.asarray(_L1_X)
+    widths = ctx.pick((32, 64, 128, 256, 512, 1024), (32, 64, 128, 256, 512, 1024, 2048, 4096))
+    seeds = ctx.pick(8, 24)
+    alpha = _L1_FAMILY_ALPHA / 2
+    rows, fits, series, ok, n_nets, t0 = [], {}, [], True, 0, time.perf_counter()
+    for act in ("relu", "erf"):
+        _, theta = analytic_ntk(X, 2, act, 1.5, 0.1)
+        samples = []
+        for n in widths:
+            errs = []
+            for _ in range(seeds):
+                p = init_fc_params(ctx.rng, 3, [n, n])
+                K = empirical_ntk(p, X, activation=act, weight_var=1.5, bias_var=0.1, backend=ctx.backend)
+                errs.append(np.linalg.norm(K - theta) / np.linalg.norm(theta))
+                n_nets += 1
+            samples.append(np.asarray(errs))
+            rows.append((act, n, seeds, round(float(np.mean(errs)), 5), round(float(np.std(errs)), 5)))
+        s, lo, hi = _slope_ci(ctx, widths, samples, alpha)
+        fits[act] = (s, lo, hi)
+        ok = ok and hi < 0 and lo <= -0.5
+        series.append(Series(f"{act}", tuple(float(w) for w in widths), tuple(float(np.mean(x)) for x in samples), style="points"))
+    return Outcome(
+        passed=ok,
+        summary="relative error ~ n^slope: " + ", ".join(f"{a} {s:.3f} [{lo:.3f}, {hi:.3f}]" for a, (s, lo, hi) in fits.items()),
+        params={"depth": 2, "weight_var": 1.5, "bias_var": 0.1, "seeds": seeds, "inputs": X.tolist()},
+        region={"n": list(widths), "activation": ["relu", "erf"]},
+        worst_margin=min(-hi for _, _, hi in fits.values()),
+        counterexample=None if ok else {"fits": {a: list(v) for a, v in fits.items()}, "table": [list(r) for r in rows]},
+        false_alarm_rate=_L1_FAMILY_ALPHA,
+        metrics={"rate_" + a: v[0] for a, v in fits.items()} | {"configs_per_s": n_nets / (time.perf_counter() - t0)},
+        tables=(Table(title="|K_emp - K_analytic|_F / |K_analytic|_F", columns=("activation", "n", "seeds", "mean", "std"), rows=tuple(rows)),),
+        plots=(Plot(key="l1-ntk-convergence", title="empirical vs analytic NTK", xlabel="width n", ylabel="relative error",
+                    logx=True, logy=True, series=tuple(series)),),
+    )
+
+
+@check("constant-in-training", kind=EvidenceKind.STATISTICAL)
+def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
+    """L1 (training): full-batch gradient descent on MSE for a fixed number of steps; the relative change of the
+    empirical NTK Gram matrix falls with the width (bootstrap interval of the exponent below 0, Bonferroni)."""
+    import numpy as np
+
+    from numerics.empirical import empirical_ntk, gd_train, init_fc_params
+
+    X = np.asarray(_L1_X)
+    y = np.array([0.5, -0.5, 1.0, -1.0])
+    widths = ctx.pick((32, 64, 128, 256, 512), (32, 64, 128, 256, 512, 1024, 2048))
+    seeds, steps = ctx.pick(5, 12), ctx.pick(40, 200)
+    alpha = _L1_FAMILY_ALPHA / 2
+    rows, fits, ok, series = [], {}, True, []
+    for act in ("relu", "erf"):
+        samples = []
+        for n in widths:
+            ch, loss = [], []
+            for _ in range(seeds):
+                p = init_fc_params(ctx.rng, 3, [n, n])
+                K0 = empirical_ntk(p, X, activation=act)
+                q = gd_train(p, X, y, lr=0.5 / np.linalg.eigvalsh(K0)[-1], steps=steps, activation=act)
+                K1 = empirical_ntk(q, X, activation=act)
+                ch.append(np.linalg.norm(K1 - K0) / np.linalg.norm(K0))
+                from numerics.empirical import network_output
+
+                loss.append(float(np.mean((network_output(q, X)[:, 0] - y) ** 2)))
+            samples.append(np.asarray(ch))
+            rows.append((act, n, round(float(np.mean(ch)), 5), round(float(np.mean(loss)), 5)))
+        s, lo, hi = _slope_ci(ctx, widths, samples, alpha)
+        fits[act] = (s, lo, hi)
+        ok = ok and hi < 0
+        series.append(Series(act, tuple(float(w) for w in widths), tuple(float(np.mean(x)) for x in samples), style="points"))
+    return Outcome(
+        passed=ok,
+        summary="relative kernel change after training ~ n^slope: " + ", ".join(f"{a} {s:.3f} [{lo:.3f}, {hi:.3f}]" for a, (s, lo, hi) in fits.items()),
+        params={"steps": steps, "lr": "0.5 / lambda_max(K0)", "seeds": seeds, "depth": 2},
+        region={"n": list(widths)},
+        worst_margin=min(-hi for _, _, hi in fits.values()),
+        counterexample=None if ok else {"fits": {a: list(v) for a, v in fits.items()}, "table": [list(r) for r in rows]},
+        false_alarm_rate=_L1_FAMILY_ALPHA,
+        metrics={"rate_" + a: v[0] for a, v in fits.items()},
+        tables=(Table(title="relative NTK change ||K_T - K_0|| / ||K_0|| and final training MSE", columns=("activation", "n", "rel. change", "final MSE"), rows=tuple(rows)),),
+        plots=(Plot(key="l1-drift", title="NTK drift during training", xlabel="width n", ylabel="relative change", logx=True, logy=True, series=tuple(series)),),
+    )
