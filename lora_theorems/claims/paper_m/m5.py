@@ -284,7 +284,7 @@ def m5_noise_scale_upper_bound(ctx: CheckContext) -> Outcome:
     ok = worst >= -1e-13 and identity_gap <= 1e-13
     return Outcome(
         passed=bool(ok),
-        summary=f"Var N_ij <= 2C^2/r and E||N||_F^2 <= (n+1)C^2/r on all sampled clipped batches (smallest slack {worst:.3g}); "
+        summary=f"Var N_ij <= 2C^2/r and E||N||_F^2 <= (n+1)C^2/r on all sampled clipped batches (smallest slack {worst:.3g}, tolerance 1e-13 for float64 round-off where the bound is attained); "
         "equality for an aligned batch, zero for a cancelling one",
         params={"C": C, "m": 3, "n": 5},
         worst_margin=float(worst),
