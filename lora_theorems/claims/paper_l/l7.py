@@ -235,12 +235,24 @@ def _fisher_pairs(ctx: CheckContext):
 _PAIRS = {"layer": _layer_pairs, "kernel": _kernel_pairs, "fisher": _fisher_pairs}
 
 
+def _well_separated(lam) -> bool:
+    """Every eigenvalue is either clearly zero (< 1e-12 max: eigensolver noise is ~ size eps max) or clearly
+    positive (> 1e-6 max), so the positive part, and with it each reading, is not decided by rounding."""
+    import numpy as np
+
+    lam = np.abs(np.asarray(lam, dtype=float))
+    top = lam.max() if lam.size else 0.0
+    return bool(top > 0 and not ((lam > 1e-12 * top) & (lam < 1e-6 * top)).any())
+
+
 def _compare(pairs, keys_of, direction: str = "ff>=lora"):
     """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction)."""
     from numerics.information import ALPHAS, all_readings
 
     worst, witness, counts = -math.inf, None, {}
     for ff, lo, meta in pairs:
+        if not (_well_separated(ff) and _well_separated(lo)):
+            continue  # numerical rank ambiguous: no decision drawn from this pair
         a = all_readings(ff, ALPHAS, _RTOL)
         b = all_readings(lo, ALPHAS, _RTOL)
         for key in keys_of(list(a)):
@@ -348,7 +360,7 @@ def variance_hypothesis(ctx: CheckContext) -> Outcome:
     pairs = []
     for n in ctx.pick((1, 2, 4, 16), (1, 2, 3, 4, 8, 16, 64)):
         for r in sorted({1, n}):
-            for _ in range(ctx.pick(50, 200)):
+            for _ in range(ctx.pick(25, 200)):
                 A = np.round(ctx.rng.standard_normal((r, n)) / math.sqrt(n), 4)  # sigma_a^2 = 1/n, the boundary allowed
                 lam = np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)]
                 pairs.append((np.ones(n), lam, {"n": n, "r": r, "sigma_a2": 1.0 / n, "A": A.tolist()}))
@@ -376,7 +388,7 @@ def _loewner_pairs(ctx: CheckContext, equal_rank: bool = False):
     import numpy as np
 
     out = []
-    for _ in range(ctx.pick(300, 2000)):
+    for _ in range(ctx.pick(150, 2000)):
         m = int(ctx.rng.integers(1, 7))
         rf = int(ctx.rng.integers(1, m + 1))
         G = ctx.rng.standard_normal((m, rf))
