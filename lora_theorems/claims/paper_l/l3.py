@@ -1,7 +1,15 @@
 """L3: the NTK relation between full fine-tuning and LoRA (poster eq. 11).
-Derivation: :mod:`proofs`."""
 
-from lora_theorems.ledger import Claim, Formalization
+Derivation: :mod:`proofs.lora_kernel` (explicit symbolic networks, exact).  Eq. (11) is
+exact, at every width, for the kernel of the output of the adapted layer itself (the
+"l-th layer" of an l-layer network) at ``B = 0`` with only that layer differing.  Read for
+the NTK of a deeper network's output (the kernel the Fisher theorem L6 and L7 use), it
+misses the back-propagation factor ``delta(x).delta(x')``; the corrected statement carries
+it (and keeps the sign, by the Schur product theorem).
+"""
+
+from lora_theorems.checks import CheckContext, Outcome, check
+from lora_theorems.ledger import CORRECTED, Claim, EvidenceKind, Formalization
 
 CLAIM = Claim(
     id="L3",
@@ -23,11 +31,150 @@ CLAIM = Claim(
             key="one-layer-difference",
             level="layer",
             statement=(
-                r"If the FF and LoRA networks share all layers but $l$, where FF trains $W^{(l)}$ and "
-                r"LoRA trains $(A^{(l)}, B^{(l)})$ at $B^{(l)}=0$, then the difference of their "
-                r"empirical NTKs is $\delta^{(l)}(x)^T\delta^{(l)}(x')\,h(x)^T(A^TA - I)h(x')$."
+                r"If the FF and LoRA networks share all layers but $l$ (layers $<l$ trained alike), where FF "
+                r"trains $W^{(l)}$ and LoRA trains $(A^{(l)}, B^{(l)})$ at $B^{(l)}=0$, then the NTKs of the "
+                r"output of layer $l$ differ by exactly $I_{n_l}\otimes h^T(A^TA - I)h'$, "
+                r"$h = \sigma(y^{(l-1)})$, at every width (unnormalized sums, as in eq. (9))."
             ),
-            covers="eq. (11) with the one-layer assumption made explicit",
+            covers="eq. (11) at 'the l-th layer' of an l-layer network, with the one-layer assumption explicit",
+        ),
+        Formalization(
+            key="hidden-layer",
+            level="kernel",
+            statement=(
+                r"The same relation $K_{LoRA} = K_{ff} + \Delta_r^{(l)}$ for the NTK of the output of a deeper "
+                r"network in which the adapted layer $l$ is hidden (the kernel entering the Fisher "
+                r"information of L6-L7), one-layer difference, $B=0$."
+            ),
+            covers="eq. (11) read for the network's NTK when layer $l$ is not the last",
+        ),
+        Formalization(
+            key="backprop-factor",
+            level="kernel",
+            reading=CORRECTED,
+            statement=(
+                r"One-layer difference at layer $l$, $B=0$: $K_{LoRA}(x,x') - K_{ff}(x,x') = "
+                r"\big(\delta^{(l)}(x)\cdot\delta^{(l)}(x')\big)\,h^T(A^TA - I)h'$ exactly, with "
+                r"$\delta^{(l)} = \partial F/\partial y^{(l)}$ (so eq. (11) when $l$ is the last layer; in the "
+                r"infinite-width limit $\delta\cdot\delta'\to\prod_{k>l}\dot\Sigma^{(k)}$); the Gram matrix of the "
+                r"difference is negative semi-definite whenever $A^TA - I\preceq0$ (Schur product theorem). "
+                r"For $B\ne0$ the difference gains $BB^T\,(h\cdot h')$ (at the layer output)."
+            ),
+            covers="eq. (11) corrected for hidden layers and for $B\\ne0$",
         ),
     ),
 )
+
+
+def _failed(d):
+    return [
+        {"derivation": d.key, "step": i + 1, "text": s.text, "equation": s.latex}
+        for i, s in enumerate(d.steps)
+        if s.verified is False
+    ]
+
+
+@check("one-layer-difference", kind=EvidenceKind.SYMBOLIC)
+def lora_minus_ff_layer_output(ctx: CheckContext) -> Outcome:
+    """L3 eq. (11) at the output of the adapted layer: K_LoRA - K_ff = I (x) h^T(A^TA - I)h',
+    exactly, on an explicit two-layer network (d=2, n1=3, n2=2, r=2, generic phi, B=0)."""
+    from proofs.lora_kernel import lora_difference_derivation
+
+    d = lora_difference_derivation()
+    ok = d.steps[1].verified is True
+    return Outcome(
+        passed=ok,
+        summary=(
+            "exact at every width: K_LoRA^(l) - K_ff^(l) = I (x) h^T (A^T A - I) h' at B = 0 (one-layer difference)"
+            if ok
+            else "the exact layer-output identity failed"
+        ),
+        params={"network": "d=2, n1=3, n2=2, r=2, generic phi, symbolic weights"},
+        region={"B": 0, "layers differing": 1},
+        counterexample=None if ok else {"failed_steps": _failed(d)},
+        derivations=(d,),
+    )
+
+
+@check("hidden-layer", kind=EvidenceKind.SYMBOLIC)
+def lora_minus_ff_hidden_layer(ctx: CheckContext) -> Outcome:
+    """L3 eq. (11) for a deeper network (adapted layer hidden): the exact difference is
+    (delta.delta') Delta_r, not Delta_r; plain-number counterexample with ReLU."""
+    from proofs.lora_kernel import hidden_layer_counterexample
+
+    ce = hidden_layer_counterexample()
+    holds = ce["K_lora_minus_K_ff"] == ce["Delta_r_eq11"]
+    return Outcome(
+        passed=holds,
+        summary=(
+            f"fails: with layer l hidden, K_LoRA - K_ff = {ce['K_lora_minus_K_ff']} but eq. (11) gives "
+            f"Delta_r = {ce['Delta_r_eq11']} (factor delta.delta' = {ce['delta_dot_delta_prime']})"
+        ),
+        params={"network": ce["network"]},
+        region={"layers": 3, "adapted": "the hidden layer"},
+        worst_margin=-abs(ce["K_lora_minus_K_ff"] - ce["Delta_r_eq11"]),
+        counterexample=None if holds else ce,
+    )
+
+
+@check("backprop-factor", kind=EvidenceKind.SYMBOLIC)
+def lora_minus_ff_corrected(ctx: CheckContext) -> Outcome:
+    """L3 corrected: the back-propagation factor (exact, generic phi) and the B != 0 term
+    (exact), on explicit symbolic networks; the plain-number instance agrees with it."""
+    from proofs.lora_kernel import hidden_layer_counterexample, lora_difference_derivation
+
+    d = lora_difference_derivation()
+    ce = hidden_layer_counterexample()
+    ok = all(d.steps[i].verified is True for i in (1, 2, 3, 4)) and (
+        ce["K_lora_minus_K_ff"] == ce["delta_dot_delta_prime"] * ce["Delta_r_eq11"]
+    )
+    return Outcome(
+        passed=ok,
+        summary=(
+            "K_LoRA - K_ff = (delta.delta') Delta_r exactly (B=0), + B B^T (h.h') for B != 0 at the layer output"
+            if ok
+            else "the corrected identity failed"
+        ),
+        params={"network": "d=2, n1=3, n2=2, r=2, head F = v^T phi(y2), generic phi"},
+        region={"B": "0 and symbolic"},
+        counterexample=None if ok else {"failed_steps": _failed(d)},
+    )
+
+
+@check("backprop-factor", kind=EvidenceKind.NUMERIC)
+def lora_minus_ff_schur_sign(ctx: CheckContext) -> Outcome:
+    """L3 corrected (sign): for random PSD back-propagation Gram matrices D = [delta_i.delta_j]
+    and random A with ||A||_2 <= 1, the Gram matrix D o [h_i^T (A^TA - I) h_j] is negative
+    semi-definite (Schur product theorem).  Tolerance: eigenvalues <= 64 * eps * ||.||_F."""
+    import numpy as np
+
+    rng = ctx.rng
+    trials = ctx.pick(200, 2000)
+    eps = np.finfo(float).eps
+    worst = -np.inf
+    worst_case = None
+    for _ in range(trials):
+        N = int(rng.integers(2, 7))
+        n = int(rng.integers(1, 9))
+        r = int(rng.integers(1, n + 1))
+        m = int(rng.integers(1, 6))
+        A = rng.standard_normal((r, n))
+        A /= max(np.linalg.norm(A, 2), 1e-300) * rng.uniform(1.0, 3.0)  # ||A||_2 in [1/3, 1]
+        H = rng.standard_normal((N, n))
+        Dl = rng.standard_normal((N, m))
+        G = (Dl @ Dl.T) * (H @ (A.T @ A - np.eye(n)) @ H.T)
+        lam = np.linalg.eigvalsh(0.5 * (G + G.T)).max()
+        margin = lam / max(np.linalg.norm(G), 1e-300)
+        if margin > worst:
+            worst = margin
+            worst_case = {"A": A.tolist(), "H": H.tolist(), "delta": Dl.tolist(), "max_eigenvalue": float(lam)}
+    tol = 64 * eps
+    ok = worst <= tol
+    return Outcome(
+        passed=bool(ok),
+        summary=f"{trials} random cases: largest eigenvalue / ||G||_F = {worst:.2e} (need <= {tol:.1e})",
+        params={"trials": trials, "tolerance": tol},
+        region={"N": "2-6", "n": "1-8", "r": "1..n", "||A||_2": "[1/3, 1]"},
+        worst_margin=float(tol - worst),
+        counterexample=None if ok else worst_case,
+    )
