@@ -265,6 +265,15 @@ def test_png_has_no_metadata_and_fixed_size(tmp_path):
     assert width == 800 and 300 <= height <= 600
 
 
+def test_long_titles_wrap_outside_math_only():
+    from lora_theorems.report.figures import _wrap
+
+    text = "distance to the Gaussian against rank with the bound $C \\rho / \\sqrt{r}$ and more words here"
+    lines = _wrap(text, 30).split("\n")
+    assert " ".join(lines) == text and len(lines) > 2
+    assert any("$C \\rho / \\sqrt{r}$" in line for line in lines)  # the math span is never split
+
+
 def test_figures_do_not_depend_on_user_rc(tmp_path):
     import matplotlib
 

@@ -146,6 +146,36 @@ def _draw_heatmap(fig, ax, plot: Plot) -> None:
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
 
 
+def _wrap(text: str, width: int) -> str:
+    """Break ``text`` into lines of at most ``width`` characters at spaces outside ``$...$``
+    (a long title would otherwise run off the figure)."""
+    words: list[str] = []
+    for token in text.split(" "):
+        if words and words[-1].count("$") % 2 == 1:  # inside a math span: keep it whole
+            words[-1] += " " + token
+        else:
+            words.append(token)
+    lines: list[str] = []
+    for w in words:
+        if lines and len(lines[-1]) + 1 + len(w) <= width:
+            lines[-1] += " " + w
+        else:
+            lines.append(w)
+    return "\n".join(lines)
+
+
+def _plain_log_formatter(**kw):
+    """matplotlib's log-axis formatter (which decides what to label), printing ``1, 2, 0.01,
+    1e+05`` rather than ``2 x 10^0``."""
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):  # noqa: ARG002 - matplotlib's hook
+            return f"{x:g}"
+
+    return PlainLogFormatter(**kw)
+
+
 def _render(plot: Plot, path: Path) -> None:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -161,15 +191,18 @@ def _render(plot: Plot, path: Path) -> None:
         colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, s in enumerate(plot.series):
             _draw_series(ax, s, colors[i % len(colors)])
-        if plot.logx:
-            ax.set_xscale("log")
-        if plot.logy:
-            ax.set_yscale("log")
+        for log, axis, setter in ((plot.logx, ax.xaxis, ax.set_xscale), (plot.logy, ax.yaxis, ax.set_yscale)):
+            if log:
+                setter("log")
+                # plain numbers (1, 2, 4, 0.01) read better than 2 x 10^0; minor labels only
+                # on short ranges, as matplotlib decides by default
+                axis.set_major_formatter(_plain_log_formatter(labelOnlyBase=False))
+                axis.set_minor_formatter(_plain_log_formatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.6)))
         if any(s.label for s in plot.series):
             ax.legend(loc="best")
-    ax.set_title(plot.title)
-    ax.set_xlabel(plot.xlabel)
-    ax.set_ylabel(plot.ylabel)
+    ax.set_title(_wrap(plot.title, 80))
+    ax.set_xlabel(_wrap(plot.xlabel, 90))
+    ax.set_ylabel(_wrap(plot.ylabel, 45))
     fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 
 
