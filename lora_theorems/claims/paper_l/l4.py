@@ -398,3 +398,50 @@ def r1_closed_form(ctx: CheckContext) -> Outcome:
         false_alarm_rate=_L4_FAMILY_ALPHA,
         tables=(Table(title="r = 1: P(NSD) exact vs Monte Carlo", columns=("n", "sigma_a^2 n", "trials", "MC", "CI low", "CI high", "exact"), rows=tuple(rows)),),
     )
+
+
+# ============================================================================ exact parts (issue 3)
+# SymPy: the exact eigen-structure of A^T A - I (proofs.m_delta).
+
+
+@check("eigenvalues-as-stated", kind=EvidenceKind.SYMBOLIC)
+def exact_stated_spectrum(ctx: CheckContext) -> Outcome:
+    """L4, exact: the spectrum of A^T A - I is {s_i^2 - 1} and -1 (n - r times) (Sylvester's
+    identity with symbolic entries); on the concrete A = [[1/2, 1/2]] (n=2, r=1, sigma_a^2 =
+    1/4 < 1/n) it is {-1, -1/2}, not the stated {sigma_a^2 n, 0} = {1/2, 0}, which is the
+    spectrum of A^T A."""
+    from proofs.m_delta import spectrum_derivation, stated_spectrum_counterexample
+
+    d = spectrum_derivation()
+    ce = {k: v for k, v in stated_spectrum_counterexample().items() if k != "A_exact"}
+    holds = sorted(ce["eigenvalues_M_delta"]) == sorted(ce["stated_eigenvalues"])
+    return Outcome(
+        passed=holds and d.passed,
+        summary=(
+            "exact spectrum of A^T A - I: {s_i^2 - 1} and -1 (n-r times); A = [[1/2, 1/2]] gives {-1, -1/2}, "
+            "stated {1/2, 0} (the spectrum of A^T A)"
+        ),
+        params={"sylvester_sizes": "(r,n) in (1,1),(1,2),(1,3),(2,2),(2,3),(3,3)"},
+        region={"n": 2, "r": 1, "sigma_a^2": 0.25},
+        worst_margin=-0.5,
+        counterexample=None if holds else ce,
+        derivations=(d,),
+    )
+
+
+@check("corrected-spectrum", kind=EvidenceKind.SYMBOLIC)
+def exact_spectrum_identity(ctx: CheckContext) -> Outcome:
+    """L4 corrected, exact: det(lambda I - (A^TA - I)) = (lambda+1)^(n-r) det((lambda+1) I - AA^T)
+    for symbolic A at several sizes; hence eigenvalues s_i^2 - 1 and -1 (n - r times), and
+    M_Delta <= 0 iff ||A||_2 <= 1."""
+    from proofs.m_delta import spectrum_derivation
+
+    d = spectrum_derivation()
+    ok = d.steps[1].verified is True
+    return Outcome(
+        passed=ok,
+        summary="Sylvester identity exact for symbolic A at (r,n) up to (3,3): spec = {s_i^2 - 1} u {-1}^(n-r)",
+        params={"sizes": "(1,1),(1,2),(1,3),(2,2),(2,3),(3,3)"},
+        region={"A": "symbolic entries"},
+        counterexample=None if ok else {"failed_step": d.steps[1].latex},
+    )
