@@ -455,7 +455,11 @@ def test_real_quick_report_end_to_end(tmp_path):
             if e.counterexample:
                 assert render_counterexample(e.counterexample) in page
     n_plots = sum(len(e.plots) for r in ledger.results for e in r.evidence)
-    assert len([n for n in files if n.endswith(".png")]) + index.count("could not be drawn") <= n_plots
+    pages = "".join(v.decode() for k, v in files.items() if k.endswith(".md"))
+    # every plot is either drawn or reported as not drawn (never silently dropped)
+    assert len([n for n in files if n.endswith(".png")]) + pages.count("could not be drawn") == n_plots
+    for target in re.findall(r"\]\(([^)#]+)\)", pages):
+        assert (out / target).exists(), target
     again = _tree(write_report(tmp_path / "rep2", profile="quick", seed=0))
     assert {k: v for k, v in files.items() if k != "run.json"} == {k: v for k, v in again.items() if k != "run.json"}
 
