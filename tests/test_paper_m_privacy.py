@@ -126,3 +126,25 @@ def test_clipped_noise_variance_bound_and_counterexample(claim_result):
     for _ in range(200):
         G = clip_rows(rng.standard_normal((5, 2, 3)) * rng.uniform(0.1, 5), C).mean(axis=0)
         assert noise_variance(G, r).max() <= 2 * C**2 / r * (1 + 1e-12)
+
+
+@pytest.mark.claim("M4")
+@pytest.mark.heavy
+def test_membership_inference_full_ft_leaks():
+    from numerics.privacy import membership_inference_experiment
+
+    rng = np.random.default_rng(0)
+    runs = [membership_inference_experiment(rng, epochs=40) for _ in range(5)]
+    full = np.mean([r["full"]["auc"] for r in runs])
+    assert full > 0.75  # memorising random labels is visible to the loss attack
+    for r in runs:
+        for m in ("full", "lora-fa", "lora-fa+clip", "dp-sgd"):
+            assert 0.0 <= r[m]["auc"] <= 1.0
+
+
+@pytest.mark.claim("M4")
+def test_auc_helper():
+    from numerics.privacy import _auc
+
+    assert _auc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
+    assert _auc(np.array([1.0]), np.array([1.0])) == 0.5
