@@ -121,3 +121,19 @@ def test_clopper_pearson_and_distinguisher_validation():
         matrix_rank_distinguisher(np.eye(3), 3, 10, np.random.default_rng(0))
     with pytest.raises(ValueError):
         coordinate_law(np.zeros((1, 3)), 0, 0, 2)
+
+
+@pytest.mark.claim("M3")
+@pytest.mark.parametrize("gj,c,r", [(0.5, 1.0, 4), (1.0, 0.3, 3), (0.0, 1.0, 5)])
+def test_cdf_agrees_with_gil_pelaez_inversion(gj, c, r):
+    """Independent route: phi(t) = exp(-i gj t) (1 - 2 i gj t / r + c^2 t^2 / r^2)^(-r/2) and
+    F(x) = 1/2 - (1/pi) int_0^inf Im[exp(-i t x) phi(t)] / t dt (Gil-Pelaez)."""
+    law = CoordinateLaw(gj, c, r)
+
+    def phi(t):
+        return np.exp(-1j * gj * t) * (1 - 2j * gj * t / r + c**2 * t**2 / r**2) ** (-r / 2)
+
+    for x in (-0.7, 0.0, 0.4, 1.5):
+        integrand = lambda t: (np.exp(-1j * t * x) * phi(t)).imag / t  # noqa: E731
+        val, err = integrate.quad(integrand, 1e-12, np.inf, limit=2000, epsabs=1e-10)
+        assert float(law.cdf(x)[0]) == pytest.approx(0.5 - val / np.pi, abs=1e-6)
