@@ -194,6 +194,7 @@ def test_index_table_and_metadata(tmp_path, fake_ledger):
     assert run["seed"] == 5 and run["profile"] == "full" and run["generator"] == "lora-theorems report"
     assert {c["check"]: c["elapsed_s"] for c in run["checks"]}["nsd_sweep"] == 1.25
     assert run["checks"][1]["metrics"] == {"configs_per_s": 1234.5}
+    assert re.fullmatch(r"[0-9a-f]{64}", run["source_sha256"])
     # run.json hashes every other file
     files = _tree(out)
     assert set(run["sha256"]) == set(files) - {"run.json"}

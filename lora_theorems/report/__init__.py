@@ -6,7 +6,8 @@ Layout of a report directory (everything in it is generated)::
     L1.md ... M5.md   one page per claim
     figures/*.png     the plots the checks attached to their evidence
     README.md         a pointer to index.md (so a repository page shows it)
-    run.json          date, wall time, per-check timings and throughput, file hashes
+    run.json          date, wall time, per-check timings and throughput, file hashes,
+                      a digest of the source code that produced the report
 
 Reproducibility contract
 ------------------------
@@ -73,6 +74,19 @@ def package_versions(backend: str = "numpy") -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def source_digest() -> str:
+    """SHA-256 over the Python sources of the packages that compute the report (the code
+    that produced it, whether or not it runs from a git checkout)."""
+    import lora_theorems
+
+    root = Path(lora_theorems.__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pkg in ("lora_theorems", "numerics", "proofs"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _is_report(path: Path) -> bool:
@@ -208,6 +222,7 @@ def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: fl
             "claims": [r.claim.id for r in ledger.results],
             "versions": package_versions(ledger.backend),
             "platform": platform.platform(),
+            "source_sha256": source_digest(),
             "command": "lora-theorems report --profile {} --seed {}".format(ledger.profile, ledger.seed),
             "reproducible_files": "every file listed in sha256 (all but run.json)",
             "checks": [
