@@ -35,7 +35,6 @@ from lora_theorems.ledger import (
     Table,
 )
 from lora_theorems.render import render_counterexample, render_derivation
-from lora_theorems.report import figures as figures_mod
 from lora_theorems.report import validate_out_dir, write_report
 from lora_theorems.report.figures import draw_plot
 
