@@ -173,6 +173,7 @@ def sweep_top_eigenvalue(
     witness = None
     t0 = time.perf_counter()
     done = 0
+    batch = max(1, min(batch, 2**22 // (r * n)))  # keep one batch of A under ~32 MiB of float64
     while done < trials:
         b = min(batch, trials - done)
         A = sample_lora_a(rng, n, r, sigma_a2, b, backend)

@@ -91,13 +91,13 @@ _L4_FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate of the statistical L4 ch
 
 def _l4_grid(ctx: CheckContext) -> list[tuple[int, int, float, int]]:
     """(n, r, c = sigma_a^2 n, trials): r in {1, n/2, n}, c up to 0.99, n from 1."""
-    ns = ctx.pick((1, 2, 3, 4, 8, 32, 128), (1, 2, 3, 4, 8, 16, 32, 64, 128, 256, 512))
+    ns = ctx.pick((1, 2, 3, 4, 8, 32, 128), (1, 2, 3, 4, 8, 16, 32, 64, 128, 256))
     cs = ctx.pick((0.1, 0.5, 0.9, 0.99), (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99))
     grid = []
     for n in ns:
         for r in sorted({1, max(1, n // 2), n}):
             for c in cs:
-                trials = ctx.pick(2000 if n <= 8 else (400 if n <= 32 else 150), 20000 if n <= 16 else (4000 if n <= 64 else 800))
+                trials = ctx.pick(2000 if n <= 8 else (400 if n <= 32 else 150), 20000 if n <= 16 else (2000 if n <= 64 else 400))
                 grid.append((n, r, c, trials))
     return grid
 
