@@ -172,3 +172,14 @@ def test_m2_derivation_all_steps_verified():
     for d in (m1_derivation(), m1_zero_mean_failure(), m2_derivation()):
         assert d.passed
         assert any(s.verified for s in d.steps)
+
+
+@pytest.mark.claim("M2")
+def test_m2_variance_plot_consistent_with_closed_form(claim_result):
+    ev = {e.check: e for e in claim_result("M2").evidence}["m2_variance_monte_carlo"]
+    closed, mc = ev.plots[0].series
+    assert closed.x == mc.x
+    # simultaneous CIs (Bonferroni, alpha = 1e-3) cover the closed form, which decreases in r
+    for c, m_, h in zip(closed.y, mc.y, mc.yerr):
+        assert abs(c - m_) <= h
+    assert all(a > b for a, b in zip(closed.y, closed.y[1:]))
