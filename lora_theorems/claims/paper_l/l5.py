@@ -33,6 +33,15 @@ CLAIM = Claim(
             covers="'$K_{LoRA}(x,x)\\equiv K_{ff}(x,x)$'",
         ),
         Formalization(
+            key="exact-mean-square",
+            level="layer",
+            statement=(
+                r"With $A\in\mathbb R^{n\times n}$ i.i.d. $\mathcal N(0,1/n)$, $M_\Delta\to0$ in mean square: "
+                r"$\mathbb E\|A^TA - I\|_2^2\to0$ as $n\to\infty$."
+            ),
+            covers="'$M_\\Delta$ strictly converges to 0', read in mean square",
+        ),
+        Formalization(
             key="corrected-weak-convergence",
             level="layer",
             reading=CORRECTED,
@@ -217,26 +226,6 @@ def weak_convergence(ctx: CheckContext) -> Outcome:
 
 # ============================================================================ exact parts (issue 3)
 # SymPy: exact Gaussian moments of M_Delta (proofs.m_delta).
-
-import dataclasses as _dataclasses  # noqa: E402
-
-from lora_theorems.ledger import Formalization as _Formalization  # noqa: E402
-
-CLAIM = _dataclasses.replace(
-    CLAIM,
-    formalizations=CLAIM.formalizations
-    + (
-        _Formalization(
-            key="exact-mean-square",
-            level="layer",
-            statement=(
-                r"With $A\in\mathbb R^{n\times n}$ i.i.d. $\mathcal N(0,1/n)$, $M_\Delta\to0$ in mean square: "
-                r"$\mathbb E\|A^TA - I\|_2^2\to0$ as $n\to\infty$."
-            ),
-            covers="'$M_\\Delta$ strictly converges to 0', read in mean square",
-        ),
-    ),
-)
 
 
 def _moments():
