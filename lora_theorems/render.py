@@ -60,7 +60,7 @@ def render_table(table: Table, fmt: str = "markdown") -> str:
 
 
 def _mark(verified) -> str:
-    return {True: "checked", False: "FAILED", None: "definition/assumption"}[verified]
+    return {True: "checked", False: "FAILED", None: "stated, not checked by this step"}[verified]
 
 
 def render_derivation(d: Derivation, fmt: str = "markdown") -> str:
