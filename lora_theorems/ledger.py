@@ -223,6 +223,14 @@ class Derivation:
         """True when every checked step verified (definitions do not count)."""
         return all(s.verified is not False for s in self.steps)
 
+    def failed_steps(self) -> list[dict[str, Any]]:
+        """The steps that failed their check, as plain records for a counterexample."""
+        return [
+            {"derivation": self.key, "step": i, "text": s.text, "equation": s.latex, "detail": s.detail}
+            for i, s in enumerate(self.steps, 1)
+            if s.verified is False
+        ]
+
 
 @dataclass(frozen=True)
 class Evidence:

@@ -81,15 +81,6 @@ from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
 from lora_theorems.ledger import EvidenceKind  # noqa: E402
 
 
-def _failed_steps(derivations):
-    return [
-        {"derivation": d.key, "step": i + 1, "text": s.text, "equation": s.latex, "detail": s.detail}
-        for d in derivations
-        for i, s in enumerate(d.steps)
-        if s.verified is False
-    ]
-
-
 @check("recursion", kind=EvidenceKind.SYMBOLIC)
 def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
     """L1 eq. (8)-(9): derive the NTK recursion from K = grad F^T grad F (SymPy, exact).
@@ -102,7 +93,7 @@ def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
     from proofs.ntk_recursion import recursion_derivation
 
     d = recursion_derivation()
-    bad = _failed_steps([d])
+    bad = d.failed_steps()
     checked = sum(s.verified is True for s in d.steps)
     return Outcome(
         passed=d.passed,
@@ -132,7 +123,7 @@ def relu_erf_closed_forms(ctx: CheckContext) -> Outcome:
     n = ctx.pick(6, 40)
     seed = int(ctx.seed)
     ds = (relu_closed_form_derivation(n, seed), erf_closed_form_derivation(n, seed))
-    bad = _failed_steps(ds)
+    bad = [f for d in ds for f in d.failed_steps()]
     ok = all(d.passed for d in ds)
     return Outcome(
         passed=ok,

@@ -72,15 +72,6 @@ CLAIM = Claim(
 )
 
 
-def _failed(ds):
-    return [
-        {"derivation": d.key, "step": i + 1, "text": s.text, "equation": s.latex}
-        for d in ds
-        for i, s in enumerate(d.steps)
-        if s.verified is False
-    ]
-
-
 def _steps_ok(d, idx):
     return all(d.steps[i].verified is not False for i in idx)
 
@@ -92,7 +83,7 @@ def lora_layer_gradients(ctx: CheckContext) -> Outcome:
     from proofs.lora_kernel import lora_gradient_derivation
 
     d = lora_gradient_derivation()
-    bad = _failed([d])
+    bad = d.failed_steps()
     return Outcome(
         passed=d.passed,
         summary=(
@@ -125,7 +116,7 @@ def lora_recursion_first_layer_ff(ctx: CheckContext) -> Outcome:
         ),
         params={"network": "d=2, n1=3, n2=2, r=2, generic phi"},
         region={"B": 0, "width": "exact at the given width; the limit is L1's"},
-        counterexample=None if ok else {"failed_steps": _failed([d])},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
         derivations=(d,),
     )
 
@@ -169,5 +160,5 @@ def lora_recursion_corrected_base(ctx: CheckContext) -> Outcome:
         ),
         params={"network": "d=2, n1=3, n2=2, r=2 (layer 2), r=1 (layer 1), generic phi"},
         region={"B": 0},
-        counterexample=None if ok else {"failed_steps": _failed([d])},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
     )

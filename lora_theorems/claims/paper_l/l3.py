@@ -66,14 +66,6 @@ CLAIM = Claim(
 )
 
 
-def _failed(d):
-    return [
-        {"derivation": d.key, "step": i + 1, "text": s.text, "equation": s.latex}
-        for i, s in enumerate(d.steps)
-        if s.verified is False
-    ]
-
-
 @check("one-layer-difference", kind=EvidenceKind.SYMBOLIC)
 def lora_minus_ff_layer_output(ctx: CheckContext) -> Outcome:
     """L3 eq. (11) at the output of the adapted layer: K_LoRA - K_ff = I (x) h^T(A^TA - I)h',
@@ -91,7 +83,7 @@ def lora_minus_ff_layer_output(ctx: CheckContext) -> Outcome:
         ),
         params={"network": "d=2, n1=3, n2=2, r=2, generic phi, symbolic weights"},
         region={"B": 0, "layers differing": 1},
-        counterexample=None if ok else {"failed_steps": _failed(d)},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
         derivations=(d,),
     )
 
@@ -137,7 +129,7 @@ def lora_minus_ff_corrected(ctx: CheckContext) -> Outcome:
         ),
         params={"network": "d=2, n1=3, n2=2, r=2, head F = v^T phi(y2), generic phi"},
         region={"B": "0 and symbolic"},
-        counterexample=None if ok else {"failed_steps": _failed(d)},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
     )
 
 
