@@ -264,7 +264,7 @@ def empirical_to_analytic(ctx: CheckContext) -> Outcome:
         false_alarm_rate=_L1_FAMILY_ALPHA,
         metrics={"rate_" + a: v[0] for a, v in fits.items()} | {"configs_per_s": n_nets / (time.perf_counter() - t0)},
         tables=(Table(title="|K_emp - K_analytic|_F / |K_analytic|_F", columns=("activation", "n", "seeds", "mean", "std"), rows=tuple(rows)),),
-        plots=(Plot(key="l1-ntk-convergence", title="empirical vs analytic NTK", xlabel="width n", ylabel="relative error",
+        plots=(Plot(key="l1-ntk-convergence", title="Empirical vs analytic NTK", xlabel="width $n$", ylabel=r"$\|K_{emp} - K\|_F / \|K\|_F$",
                     logx=True, logy=True, series=tuple(series)),),
     )
 
@@ -312,5 +312,5 @@ def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
         false_alarm_rate=_L1_FAMILY_ALPHA,
         metrics={"rate_" + a: v[0] for a, v in fits.items()},
         tables=(Table(title="relative NTK change ||K_T - K_0|| / ||K_0|| and final training MSE", columns=("activation", "n", "rel. change", "final MSE"), rows=tuple(rows)),),
-        plots=(Plot(key="l1-drift", title="NTK drift during training", xlabel="width n", ylabel="relative change", logx=True, logy=True, series=tuple(series)),),
+        plots=(Plot(key="l1-drift", title="NTK drift during gradient descent", xlabel="width $n$", ylabel=r"$\|K_T - K_0\|_F / \|K_0\|_F$", logx=True, logy=True, series=tuple(series)),),
     )

@@ -216,14 +216,15 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
     sub = [row for row in out if row[0] == big]
     plot = Plot(
         key="l4-p-nsd",
-        title=f"P(A^T A - I NSD), n = {big}",
-        xlabel="sigma_a^2 n", ylabel="P(NSD)",
+        title=f"Probability that $A^TA - I$ is negative semi-definite, n = {big}",
+        xlabel=r"$\sigma_a^2 n$", ylabel=r"$P(A^TA - I \preceq 0)$",
         series=tuple(
             Series(label=f"r = {r}", x=tuple(row[2] for row in sub if row[1] == r), y=tuple(row[4] for row in sub if row[1] == r),
                    style="line")
             for r in sorted({row[1] for row in sub})
         ),
-        caption="Monte Carlo; the statement predicts 1 everywhere on this axis.",
+        caption=(f"Monte Carlo, {sub[0][3]} draws of A per point (i.i.d. N(0, sigma_a^2) entries); "
+                 "the statement predicts 1 everywhere on this axis (sigma_a^2 n < 1)."),
     )
     return Outcome(
         passed=not failed,

@@ -117,10 +117,10 @@ def operator_norm_growth(ctx: CheckContext) -> Outcome:
         false_alarm_rate=_L5_FAMILY_ALPHA,
         tables=(Table(title="r = n, sigma_a^2 = 1/n", columns=("n", "trials", "mean ||M||_op", "min ||M||_op", "mean s_max^2", "mean s_min^2", "CI low P(||M||>=2)"), rows=tuple(rows)),),
         plots=(
-            Plot(key="l5-opnorm", title="||A^T A - I||_op, r = n, sigma_a^2 = 1/n", xlabel="n", ylabel="operator norm", logx=True,
+            Plot(key="l5-opnorm", title=r"$\|A^TA - I\|_{op}$ with $r = n$, $\sigma_a^2 = 1/n$", xlabel="width $n$", ylabel="operator norm", logx=True,
                  series=(Series("Monte Carlo mean", tuple(float(w) for w in widths), tuple(norms_mean), style="points"),
                          Series("Marchenko-Pastur limit", (float(widths[0]), float(widths[-1])), (3.0, 3.0)))),
-            Plot(key="l5-mp", title=f"eigenvalues of A^T A, n = {n_big}", xlabel="eigenvalue", ylabel="density",
+            Plot(key="l5-mp", title=f"Eigenvalues of $A^TA$ against Marchenko-Pastur, n = r = {n_big}", xlabel="eigenvalue", ylabel="density",
                  series=(Series("histogram", tuple(edges.tolist()), tuple(hist.tolist()), style="hist"),
                          Series("Marchenko-Pastur (ratio 1)", tuple(mids.tolist()), tuple(mp_density(mids, 1.0, 1.0).tolist())))),
         ),
