@@ -92,3 +92,42 @@ def test_symmetric_psd():
 def test_bad_input_raises(kwargs):
     with pytest.raises(ValueError):
         analytic_ntk(**kwargs)
+
+
+@pytest.mark.claim("L1")
+def test_relu_determinant_update_is_an_identity():
+    """The cancellation-free update of ab - c^2 used by analytic_ntk equals a'b' - c'^2 exactly."""
+    import sympy as sp
+
+    from proofs.ntk_recursion import kernel_map_exprs
+
+    a, b, beta, q = sp.symbols("a b beta q", positive=True)
+    theta = sp.Symbol("theta", positive=True)
+    rho = sp.sqrt(a * b)
+    c, s = rho * sp.cos(theta), rho * sp.sin(theta)  # the polar form behind atan2(s, c)
+    E = (s + (sp.pi - theta) * c) / (2 * sp.pi)  # the ReLU map of kernel_map_exprs with atan2(s, c) = theta
+    E_lib, _ = kernel_map_exprs("relu")
+    assert "atan2" in str(E_lib)
+    J = (sp.sin(theta) + (sp.pi - theta) * sp.cos(theta)) / sp.pi
+    u = rho * (1 - J)
+    a1, b1, c1 = 2 * q * a / 2 + beta, 2 * q * b / 2 + beta, 2 * q * E + beta
+    update = q**2 * u * (2 * rho - u) + q * beta * ((sp.sqrt(a) - sp.sqrt(b)) ** 2 + 2 * u)
+    assert sp.simplify(sp.expand(a1 * b1 - c1**2 - update)) == 0
+    one_minus_j = (2 * sp.pi * sp.sin(theta / 2) ** 2 - (sp.sin(theta) - theta * sp.cos(theta))) / sp.pi
+    assert sp.simplify(sp.expand_trig(one_minus_j - (1 - J))) == 0
+
+
+@pytest.mark.claim("L1")
+def test_nearly_collinear_and_one_dimensional_inputs_keep_their_digits():
+    import mpmath
+
+    X = np.array([[0.7], [-1.3], [2.1]])  # d = 1: every pair is collinear
+    X2 = np.array([[0.3, -1.2, 0.5], [0.75, -3.0, 1.25], [0.3 + 1e-9, -1.2, 0.5]])  # 2.5x, and a 1e-9 nudge
+    for Xs in (X, X2):
+        for act in ("relu", "erf"):
+            k, t = analytic_ntk(Xs, 6, act, 2.0, 0.0)
+            rk, rt = analytic_ntk_mpmath(Xs, 6, act, 2.0, 0.0)
+            for f, r in ((k, rk), (t, rt)):
+                scale = max(abs(float(v)) for v in r.flat)
+                err = max(abs(float(mpmath.mpf(float(x)) - y)) for x, y in zip(f.flat, r.flat)) / scale
+                assert err < 1e-13  # ~450 eps after 7 layers; the naive ab - c^2 gave ~1e-8
