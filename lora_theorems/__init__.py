@@ -9,7 +9,7 @@ The public API (see :mod:`lora_theorems.api`)::
     lt.build_ledger(profile="quick", seed=0).to_json()
 """
 
-from .api import Ledger, build_ledger, derive, get_claim, list_claims, run_claim, validate_backend
+from .api import Ledger, build_ledger, derive, explore_m_delta, get_claim, list_claims, run_claim, validate_backend
 from .ledger import (
     AS_WRITTEN,
     CORRECTED,
@@ -38,6 +38,7 @@ __all__ = [
     "VerdictResult",
     "build_ledger",
     "derive",
+    "explore_m_delta",
     "derive_verdict",
     "get_claim",
     "list_claims",

@@ -13,6 +13,8 @@ import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
 from .checks import run_check
 from .ledger import Claim, ClaimResult, Derivation, EvidenceKind, jsonable
 from .registry import all_claims, checks_of, get_claim, resolve_ids
@@ -20,9 +22,11 @@ from .validate import validate_profile, validate_seed
 
 __all__ = [
     "Ledger",
+    "MDeltaReport",
     "build_ledger",
     "cached_result",
     "derive",
+    "explore_m_delta",
     "get_claim",
     "list_claims",
     "resolve_ids",
@@ -161,3 +165,74 @@ def derive(claim_id: str, *, seed: int = 0) -> tuple[Derivation, ...]:
     if not out:
         raise ValueError(f"claim {claim.id} has no derivation")
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class MDeltaReport:
+    """What :func:`explore_m_delta` found for one $(n, r, \\sigma_a^2)$ (claim L4)."""
+
+    width: int
+    rank: int
+    variance: float
+    trials: int
+    seed: int
+    p_nsd: float
+    ci: tuple[float, float]
+    confidence: float
+    max_top_eigenvalue: float
+    mp_top_edge: float
+    exact_p_nsd: float | None
+    failure_bound: float
+    stated_eigenvalues: str
+    exact_eigenvalues: str
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable(self)
+
+
+def explore_m_delta(
+    width: int, rank: int, variance: float, *, trials: int = 2000, seed: int = 0, confidence: float = 0.99
+) -> MDeltaReport:
+    """Probe claim L4 at one point: how often is $M_\\Delta = A^TA - I$ negative semi-definite?
+
+    Draws ``trials`` matrices $A\\in\\mathbb R^{r\\times n}$ with i.i.d. $\\mathcal N(0,\\sigma_a^2)$
+    entries (seeded) and reports the Monte Carlo $P(M_\\Delta\\preceq 0)$ with its exact
+    Clopper-Pearson interval at ``confidence``, the exact value for $r = 1$
+    ($F_{\\chi^2_n}(1/\\sigma_a^2)$), the Gaussian-concentration bound on $P(M_\\Delta\\not\\preceq0)$,
+    and the Marchenko-Pastur edge $\\sigma_a^2(\\sqrt n+\\sqrt r)^2$ of $\\lambda_{\\max}(A^TA)$.
+
+    ``ValueError`` for rank > width, a negative or NaN variance, a non-positive trial count.
+    """
+    from numerics.m_delta import (
+        clopper_pearson,
+        mp_top_edge,
+        nsd_failure_bound,
+        nsd_probability_r1,
+        sweep_top_eigenvalue,
+    )
+    from .validate import validate_positive_int, validate_rank, validate_variance
+
+    rank, width = validate_rank(rank, width)
+    variance = validate_variance(variance, "variance", allow_zero=False)
+    trials = validate_positive_int(trials, "trials")
+    seed = validate_seed(seed)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    res = sweep_top_eigenvalue(np.random.default_rng(seed), width, rank, variance, trials)
+    ok = trials - res["failures"]
+    return MDeltaReport(
+        width=width,
+        rank=rank,
+        variance=variance,
+        trials=trials,
+        seed=seed,
+        p_nsd=ok / trials,
+        ci=clopper_pearson(ok, trials, 1 - confidence),
+        confidence=confidence,
+        max_top_eigenvalue=float(res["lam_max"].max()),
+        mp_top_edge=mp_top_edge(width, rank, variance) - 1.0,
+        exact_p_nsd=nsd_probability_r1(width, variance) if rank == 1 else None,
+        failure_bound=nsd_failure_bound(width, rank, variance),
+        stated_eigenvalues=f"{variance * width:.6g} (x{rank}), 0 (x{width - rank})",
+        exact_eigenvalues=f"s_i(A)^2 - 1 (x{rank}), -1 (x{width - rank})",
+    )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
 from . import api
 from .progress import stderr_progress
-from .render import FORMATS, render_claim, render_claim_table, render_derivation, render_result
+from .render import FORMATS, render_claim, render_claim_table, render_derivation, render_m_delta, render_result
 
 PROG = "lora-theorems"
 
@@ -34,6 +35,16 @@ def _seed(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
     return value
+
+
+def _number(kind):
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+
+    return parse
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -62,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--format", default="markdown", help="markdown, latex or text")
     p.add_argument("--seed", type=_seed, default=0)
+    p = sub.add_parser("m-delta", help="probe claim L4 at one (width, rank, variance)")
+    p.add_argument("--width", type=_number(int), required=True, help="n, the input width of the layer")
+    p.add_argument("--rank", type=_number(int), required=True, help="r <= n")
+    p.add_argument("--variance", type=_number(float), required=True, help="sigma_a^2 > 0")
+    p.add_argument("--trials", type=_number(int), default=2000)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
     p = sub.add_parser("report", help="write the verification report (Markdown and figures)")
     _add_run_options(p)
     p.add_argument("--out", default="reports", help="output directory (default: reports)")
@@ -70,12 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command is None:
-        raise UsageError("a command is required (list, show, check, ledger, derive, report)")
+        raise UsageError("a command is required (list, show, check, ledger, derive, m-delta, report)")
     if args.command == "derive":
         if args.format not in FORMATS:
             raise ValueError(f"unknown format {args.format!r} (choose markdown, latex or text)")
         ds = api.derive(args.id, seed=args.seed)
         print("\n\n".join(render_derivation(d, args.format) for d in ds))
+        return 0
+    if args.command == "m-delta":
+        rep = api.explore_m_delta(args.width, args.rank, args.variance, trials=args.trials, seed=args.seed)
+        if args.json:
+            json.dump(rep.to_json(), sys.stdout, indent=1, allow_nan=False)
+            sys.stdout.write("\n")
+        else:
+            print(render_m_delta(rep))
         return 0
     if args.command == "show" and args.no_run:
         print(render_claim(api.get_claim(args.id)))
@@ -126,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `lora-theorems ledger --json | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
