@@ -133,7 +133,7 @@ def lora_recursion_all_layers(ctx: CheckContext) -> Outcome:
     return Outcome(
         passed=holds,
         summary=(
-            f"base case fails: x^T A1^T A1 x' = {ce['K1_lora']} but x^T x' = {ce['K1_ff']} "
+            f"base case {'holds' if holds else 'fails'}: x^T A1^T A1 x' = {ce['K1_lora']}, x^T x' = {ce['K1_ff']} "
             f"(d=2, r=1, A1=[[1,0]], x=x'=(0,1)); the recursion step itself holds"
         ),
         params={"network": "every layer adapted, base frozen, B=0"},
