@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -369,7 +370,7 @@ def jsonable(obj: Any) -> Any:
     """Turn ``obj`` (dataclasses, numpy arrays and scalars, tuples, enums) into JSON types.
 
     Non-finite floats become the strings ``"inf"``, ``"-inf"`` and ``"nan"`` so the output
-    is strict JSON.
+    is strict JSON; sets become sorted lists, so the output does not depend on the hash seed.
     """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return jsonable(dataclasses.asdict(obj))
@@ -381,6 +382,9 @@ def jsonable(obj: Any) -> Any:
         return jsonable(obj.tolist())
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        # sorted by their JSON text, so the output does not depend on the hash seed
+        return sorted((jsonable(v) for v in obj), key=lambda v: json.dumps(v, sort_keys=True))
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):

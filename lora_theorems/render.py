@@ -22,7 +22,6 @@ __all__ = [
     "markdown_cell",
     "render_evidence_table",
     "render_counterexample",
-    "stable_jsonable",
 ]
 
 FORMATS = ("markdown", "latex", "text")
@@ -200,19 +199,6 @@ def _json_block(value: Any, indent: str) -> str:
     return compact
 
 
-def stable_jsonable(obj: Any) -> Any:
-    """:func:`~lora_theorems.ledger.jsonable`, with sets sorted first, so the text does not
-    depend on the interpreter's hash seed (the report promises byte-identical pages)."""
-    if isinstance(obj, (set, frozenset)):
-        items = [stable_jsonable(v) for v in obj]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-    if isinstance(obj, Mapping):
-        return {str(k): stable_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [stable_jsonable(v) for v in obj]
-    return jsonable(obj)
-
-
 def render_counterexample(counterexample: Mapping[str, Any]) -> str:
     """A counterexample as JSON text anyone can paste into NumPy or mpmath.
 
@@ -220,7 +206,7 @@ def render_counterexample(counterexample: Mapping[str, Any]) -> str:
     kept), non-finite floats as the strings ``"nan"``/``"inf"``; one top-level key per line
     and matrices one row per line, so the numbers are readable and diff well.
     """
-    data = stable_jsonable(dict(counterexample))
+    data = jsonable(dict(counterexample))
     if not data:
         return "{}"
     lines = []

@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..ledger import AS_WRITTEN, CORRECTED, ClaimResult, Derivation, Evidence, EvidenceKind, Plot, Verdict
+from ..ledger import AS_WRITTEN, CORRECTED, ClaimResult, Derivation, Evidence, EvidenceKind, Plot, Verdict, jsonable
 from ..render import (
     format_value,
     markdown_cell,
@@ -20,7 +20,6 @@ from ..render import (
     render_derivation,
     render_evidence_table,
     render_table,
-    stable_jsonable,
 )
 from .figures import plot_size_note
 
@@ -209,7 +208,7 @@ def _tally(evidence: Sequence[Evidence]) -> str:
 def _mapping_lines(name: str, mapping: Mapping[str, Any]) -> list[str]:
     if not mapping:
         return []
-    items = [f"{k} = {json.dumps(stable_jsonable(v), allow_nan=False)}" for k, v in mapping.items()]
+    items = [f"{k} = {json.dumps(jsonable(v), allow_nan=False)}" for k, v in mapping.items()]
     text = "; ".join(items)
     if len(text) <= 300:
         return [f"- {name}: " + "; ".join(_code(i) for i in items)]
