@@ -47,6 +47,12 @@ def _number(kind):
     return parse
 
 
+def _print_json(data) -> None:
+    """Strict JSON (no NaN literals) on stdout."""
+    json.dump(data, sys.stdout, indent=1, allow_nan=False)
+    sys.stdout.write("\n")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", help="quick (CI) or full (committed reports)")
     p.add_argument("--seed", type=_seed, default=0, help="non-negative integer; recorded in the output")
@@ -98,8 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "m-delta":
         rep = api.explore_m_delta(args.width, args.rank, args.variance, trials=args.trials, seed=args.seed)
         if args.json:
-            json.dump(rep.to_json(), sys.stdout, indent=1, allow_nan=False)
-            sys.stdout.write("\n")
+            _print_json(rep.to_json())
         else:
             print(render_m_delta(rep))
         return 0
@@ -131,8 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"profile={ledger.profile} seed={ledger.seed} backend={ledger.backend}")
         print(render_claim_table(ledger.results))
     elif args.command == "ledger":
-        json.dump(ledger.to_json(), sys.stdout, indent=1, allow_nan=False)
-        sys.stdout.write("\n")
+        _print_json(ledger.to_json())
     elif args.command == "show":
         print(render_claim(ledger.results[0].claim))
         print()
