@@ -125,9 +125,8 @@ def lora_recursion_first_layer_ff(ctx: CheckContext) -> Outcome:
 def lora_recursion_all_layers(ctx: CheckContext) -> Outcome:
     """L2 eq. (10) for LoRA on every layer: the first-layer kernel is x^T A1^T A1 x', so the
     base case K_LoRA^(1) = x^T x' fails (exact, with plain numbers)."""
-    from proofs.lora_kernel import base_case_counterexample, lora_kernel_derivation
+    from proofs.lora_kernel import base_case_counterexample
 
-    d = lora_kernel_derivation()
     ce = base_case_counterexample()
     holds = ce["K1_lora"] == ce["K1_ff"]
     return Outcome(

@@ -169,7 +169,7 @@ def nsd_counterexample_mpmath(ctx: CheckContext) -> Outcome:
     """L4 as written: concrete A (n = 1, 2, 3, r = n, sigma_a^2 n = 0.9 < 1) drawn from the stated
     distribution, entries rounded to 4 decimals, with lambda_max(A^T A - I) > 0 re-verified in mpmath
     at 50 digits on the full n x n matrix."""
-    from numerics.m_delta import mp_lambda_max, sample_lora_a, sweep_top_eigenvalue  # noqa: F401
+    from numerics.m_delta import mp_lambda_max, sample_lora_a
 
     found = []
     for n in (1, 2, 3):

@@ -267,7 +267,7 @@ def exact_kernel_difference_moments(ctx: CheckContext) -> Outcome:
         summary="normalized Delta_r(x,x) has mean 0 and variance 2/n exactly: -> 0 in probability (Chebyshev)",
         params={"moment_sizes": "(r,n) up to (3,3)"},
         region={"r": "n", "sigma_a^2": "1/n"},
-        counterexample=None if ok else {"failed_steps": [s.latex for s in d.steps if s.verified is False]},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
     )
 
 
@@ -282,5 +282,5 @@ def exact_weak_convergence_moments(ctx: CheckContext) -> Outcome:
         summary="E[M_Delta] = 0 and Var(u^T M_Delta v) = (1+(u.v)^2)/n exactly at r = n, sigma^2 = 1/n",
         params={"moment_sizes": "(r,n) up to (3,3)"},
         region={"r": "n", "sigma_a^2": "1/n"},
-        counterexample=None if ok else {"failed_steps": [s.latex for s in d.steps if s.verified is False]},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
     )

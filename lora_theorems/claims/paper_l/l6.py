@@ -48,7 +48,6 @@ from lora_theorems.ledger import EvidenceKind, Table  # noqa: E402
 
 def _l6_cases(ctx: CheckContext):
     """Random small networks (P >= N k so the Fisher has room for all N k nonzero eigenvalues)."""
-    import numpy as np
 
     from numerics.empirical import init_fc_params
 

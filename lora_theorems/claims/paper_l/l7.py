@@ -449,7 +449,6 @@ def loewner_monotone_networks(ctx: CheckContext) -> Outcome:
 def log_pdet_equal_rank(ctx: CheckContext) -> Outcome:
     """Corrected L7 (log pseudo-determinant): holds on Loewner pairs of equal rank, and on pairs whose FF
     positive eigenvalues are all >= 1 (random pairs, network kernel and Fisher pairs meeting the condition)."""
-    import numpy as np
 
     pairs = _loewner_pairs(ctx, equal_rank=True)
     other = _loewner_pairs(ctx) + _kernel_pairs(ctx) + _fisher_pairs(ctx)

@@ -4,7 +4,7 @@ Exact identities: :mod:`proofs.paper_m_noise`; training numerics: :mod:`numerics
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, EvidenceKind, Formalization, Plot, Series, Table
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, EvidenceKind, Formalization, Plot, Series
 
 CLAIM = Claim(
     id="M1",
@@ -114,7 +114,7 @@ def m1_update_identities(ctx: CheckContext) -> Outcome:
         passed=ok,
         summary="grad_B = G A^T, grad_A = B^T G; LoRA-FA step = -eta(G + G(A^TA - I)), E[A^TA] = I (exact)",
         params={"m": 2, "n": 3, "r": 2, "loss": "undefined function L(W)"},
-        counterexample=None if ok else {"failed_steps": [s.text for s in d.steps if s.verified is False]},
+        counterexample=None if ok else {"failed_steps": d.failed_steps()},
         derivations=(d,),
     )
 
@@ -130,7 +130,6 @@ def _max_rel_gap(run, eta):
 @check("lora-fa-update", kind=EvidenceKind.NUMERIC, name="m1_lora_fa_training")
 def m1_lora_fa_training(ctx: CheckContext) -> Outcome:
     """M1: train LoRA-FA on least-squares tasks; every step's dW equals -eta G_t A^T A to round-off."""
-    import numpy as np
 
     from numerics.noise import train_linear
 
@@ -269,7 +268,6 @@ def _noise_mean_mc(ctx, method, r, n, eta, trials, steps, k=1):
 def m1_lora_fa_noise_bias(ctx: CheckContext) -> Outcome:
     """M1: the LoRA-FA noise at step 1 has mean -eta (n+1)/r G_0 (exact) — a Monte Carlo over
     draws of A confirms the bias with a z-interval; smallest case m=n=r=1."""
-    import numpy as np
     from scipy import stats
 
     from proofs.paper_m_noise import m1_zero_mean_failure
@@ -315,7 +313,7 @@ def m1_fresh_A_symbolic(ctx: CheckContext) -> Outcome:
     return Outcome(
         passed=ok,
         summary="E[A^TA]=I and E N_1 = -eta(n+1)/r G_0 for frozen A (exact, Gaussian moments)",
-        counterexample=None if ok else {"failed": [s.text for d in (d1, d2) for s in d.steps if s.verified is False]},
+        counterexample=None if ok else {"failed": d1.failed_steps() + d2.failed_steps()},
         derivations=(d2,),
     )
 

@@ -90,7 +90,7 @@ def m2_exact_moments(ctx: CheckContext) -> Outcome:
         passed=d.passed,
         summary="E N = 0, Var N_ij = (||G_i||^2 + G_ij^2)/r, Cov as stated, dVar/dr = -(..)/r^2 (exact)",
         params={"m": 2, "(r, n)": [(1, 2), (2, 2), (2, 3), (3, 2)], "general r": "via i.i.d. rows"},
-        counterexample=None if d.passed else {"failed": [s.text for s in d.steps if s.verified is False]},
+        counterexample=None if d.passed else {"failed": d.failed_steps()},
         derivations=(d,),
     )
 

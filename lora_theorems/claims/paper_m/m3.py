@@ -260,7 +260,6 @@ def m3_matrix_tv(ctx: CheckContext) -> Outcome:
 def m3_matrix_tv_is_one(ctx: CheckContext) -> Outcome:
     """M3 corrected: TV(N, Gaussian) = 1 whenever r < rank G, at every such r (rank test with
     Clopper-Pearson bounds, Bonferroni over the cases)."""
-    import numpy as np
 
     from numerics.berry_esseen import matrix_rank_distinguisher
 
