@@ -71,7 +71,8 @@ class CheckContext:
     ``profile`` is ``"quick"`` (CI) or ``"full"`` (committed reports): the quick profile
     sweeps fewer points but must reach the same verdicts, so it must still cover the
     regions where a claim breaks.  ``rng`` is the check's own generator; ``seed`` the
-    integer it was made from (recorded in the evidence).  ``backend`` names the array
+    integer it was made from (recorded in the evidence); ``run_seed`` the seed of the whole
+    run (see :meth:`shared_seed`).  ``backend`` names the array
     namespace (``"numpy"`` or ``"cupy"``).  ``progress(msg)`` reports progress.
     """
 
@@ -80,6 +81,16 @@ class CheckContext:
     rng: np.random.Generator
     backend: str = "numpy"
     progress: Callable[[str], None] = lambda msg: None
+    run_seed: int = 0
+
+    def shared_seed(self, key: str) -> int:
+        """A seed shared by every check that asks for ``key`` in this run.
+
+        For checks that read the same random sweep as different kinds of evidence (say a
+        numeric worst case and a statistical interval): they share the draws, so the sweep
+        can be computed once, and the seed still depends only on the run seed and ``key``.
+        """
+        return check_seed(self.run_seed, "shared", key)
 
     @property
     def quick(self) -> bool:
@@ -138,6 +149,7 @@ def run_check(
         rng=np.random.default_rng(own_seed),
         backend=backend,
         progress=progress or (lambda msg: None),
+        run_seed=seed,
     )
     t0 = time.perf_counter()
     out = spec.func(ctx)

@@ -29,6 +29,26 @@ def test_check_seed_depends_on_name_and_run_seed_only():
     assert check_seed(0, "L4", "a") != check_seed(0, "L4", "b")
 
 
+def test_shared_seed_depends_on_run_seed_and_key_only():
+    import numpy as np
+
+    from lora_theorems.checks import CheckContext
+
+    def ctx(own, run):
+        return CheckContext(profile="quick", seed=own, rng=np.random.default_rng(own), run_seed=run)
+
+    assert ctx(1, 0).shared_seed("k") == ctx(2, 0).shared_seed("k")
+    assert ctx(1, 0).shared_seed("k") != ctx(1, 1).shared_seed("k")
+    assert ctx(1, 0).shared_seed("k") != ctx(1, 0).shared_seed("j")
+
+
+@pytest.mark.claim("L4")
+def test_l4_sweep_checks_read_one_sweep(claim_result):
+    ev = {e.check: e for e in claim_result("L4").evidence}
+    assert ev["nsd_sweep"].params["sweep_seed"] == ev["nsd_probability"].params["sweep_seed"]
+    assert ev["nsd_sweep"].params["configs"] == ev["nsd_probability"].params["configs"]
+
+
 def run_cli(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -102,19 +102,31 @@ def _l4_grid(ctx: CheckContext) -> list[tuple[int, int, float, int]]:
     return grid
 
 
+_SWEEPS: dict[tuple[str, int, str], tuple] = {}
+
+
 def _l4_sweep(ctx: CheckContext):
+    """The L4 Monte Carlo sweep, drawn once per run from a shared seed and read by both
+    ``nsd_sweep`` (worst case, witnesses) and ``nsd_probability`` (intervals)."""
     import time
+
+    import numpy as np
 
     from numerics.m_delta import sweep_top_eigenvalue
 
-    rows, witnesses, total, t0 = [], {}, 0, time.perf_counter()
-    for n, r, c, trials in _l4_grid(ctx):
-        res = sweep_top_eigenvalue(ctx.rng, n, r, c / n, trials, backend=ctx.backend)
-        total += trials
-        rows.append((n, r, c, trials, res["failures"], float(res["lam_max"].max())))
-        if res["witness"] is not None and (n, r) not in witnesses:
-            witnesses[(n, r)] = (c, res["witness"])
-    return rows, witnesses, total / (time.perf_counter() - t0)
+    seed = ctx.shared_seed("L4/nsd-sweep")
+    key = (ctx.profile, seed, ctx.backend)
+    if key not in _SWEEPS:
+        rng = np.random.default_rng(seed)
+        rows, witnesses, total, t0 = [], {}, 0, time.perf_counter()
+        for n, r, c, trials in _l4_grid(ctx):
+            res = sweep_top_eigenvalue(rng, n, r, c / n, trials, backend=ctx.backend)
+            total += trials
+            rows.append((n, r, c, trials, res["failures"], float(res["lam_max"].max())))
+            if res["witness"] is not None and (n, r) not in witnesses:
+                witnesses[(n, r)] = (c, res["witness"])
+        _SWEEPS[key] = (rows, witnesses, total / (time.perf_counter() - t0), seed)
+    return _SWEEPS[key]
 
 
 def _round_witness(A):
@@ -131,7 +143,7 @@ def nsd_sweep(ctx: CheckContext) -> Outcome:
 
     from numerics.m_delta import m_delta_spectrum_direct
 
-    rows, witnesses, rate = _l4_sweep(ctx)
+    rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
     fails = [row for row in rows if row[4] > 0]
     worst = max(row[5] for row in rows)
     ce = None
@@ -155,7 +167,7 @@ def nsd_sweep(ctx: CheckContext) -> Outcome:
         summary=(f"{len(fails)}/{len(rows)} configurations produced A^T A - I with a positive eigenvalue "
                  f"(largest {worst:.3g}); smallest witness n={ce['n']}, r={ce['r']}" if ce else
                  f"no positive eigenvalue in {len(rows)} configurations"),
-        params={"configs": len(rows), "draws": sum(row[3] for row in rows)},
+        params={"configs": len(rows), "draws": sum(row[3] for row in rows), "sweep_seed": sweep_seed},
         region={"n": sorted({row[0] for row in rows}), "r": "1, n//2, n", "sigma_a2_times_n": sorted({row[2] for row in rows})},
         worst_margin=-worst,
         counterexample=ce,
@@ -200,7 +212,7 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
     Also tabulates the Marchenko-Pastur prediction c(1+sqrt(r/n))^2 < 1 and the exact r = 1 value."""
     from numerics.m_delta import clopper_pearson, nsd_probability_r1
 
-    rows, witnesses, rate = _l4_sweep(ctx)
+    rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
     alpha = _L4_FAMILY_ALPHA / len(rows)
     out, worst = [], None
     for n, r, c, t, k, _ in rows:
@@ -230,7 +242,7 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
         passed=not failed,
         summary=(f"P(NSD) <= {worst[6]:.3g} at n={worst[0]}, r={worst[1]}, sigma_a^2 n={worst[2]} "
                  f"(Clopper-Pearson, Bonferroni over {len(rows)} configs, family level {_L4_FAMILY_ALPHA})"),
-        params={"configs": len(rows), "per_config_alpha": alpha},
+        params={"configs": len(rows), "per_config_alpha": alpha, "sweep_seed": sweep_seed},
         region={"n": sorted({row[0] for row in rows}), "r": "1, n//2, n"},
         worst_margin=worst[6] - 1.0,
         counterexample=None if not failed else {
