@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from .ledger import Claim, Derivation, Evidence, EvidenceKind, Plot, Table
+from .ledger import Claim, Derivation, Evidence, EvidenceKind, Plot, Table, strict_bool
 from .validate import validate_profile, validate_seed
 
 __all__ = ["CheckContext", "CheckSpec", "Outcome", "check", "run_check", "PROFILES"]
@@ -51,6 +52,9 @@ class Outcome:
     tables: tuple[Table, ...] = ()
     plots: tuple[Plot, ...] = ()
     derivations: tuple[Derivation, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "passed", strict_bool(self.passed, "Outcome.passed"))
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,11 @@ def run_check(
         run_seed=seed,
     )
     t0 = time.perf_counter()
-    out = spec.func(ctx)
+    # One BLAS thread inside a check: reductions in multi-threaded BLAS sum in an order that
+    # depends on the thread count, which moves last digits; pinned, the evidence (and the
+    # report) is the same bytes on every machine with the same package versions.
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = spec.func(ctx)
     elapsed = time.perf_counter() - t0
     if not isinstance(out, Outcome):
         raise TypeError(f"check {claim.id}/{spec.name} returned {type(out).__name__}, not Outcome")

@@ -11,22 +11,32 @@ is computed from its evidence by :func:`derive_verdict` and is never typed in.
 
 The verdict rule
 ----------------
+Each formalization has a *reading*: :data:`AS_WRITTEN` (what the words say),
+:data:`CORRECTED` (the claim's conclusion kept, under an added hypothesis or with a changed
+constant) or :data:`FINDING` (what is true instead: a negation, a bound with no floor, an
+extension beyond the words; shown in the report, it never decides a verdict). An as-written
+formalization may be marked ``not_checkable`` (this toolkit cannot run it, e.g. it needs
+model weights): it is never counted as passed, does not block a verdict on the other
+readings, and every verdict reason names it.
+
 Let *W* be the conclusive evidence (``passed`` is ``True`` or ``False``) about the
-as-written formalizations of a claim.
+checkable as-written formalizations of a claim.
 
 1. some record of *W* failed, and some corrected formalization has conclusive evidence
    that all passed (at least one record)          -> ``conditional``, carrying the
    statements of those corrected formalizations;
 2. some record of *W* failed, and no corrected formalization holds -> ``refuted``;
-3. every as-written formalization has at least one record in *W*, and all of them
-   passed                                          -> ``verified``;
+3. every checkable as-written formalization has at least one record in *W*, and all of
+   them passed                                     -> ``verified``;
 4. otherwise (nothing decisive yet, or some as-written reading still unchecked)
                                                    -> ``open``.
 
 A failed record must carry a concrete counterexample (enforced when the record is made),
 so every ``refuted`` or ``conditional`` verdict points at numbers anyone can re-check.
 Evidence with ``passed is None`` (a measured rate, a descriptive table) informs the report
-but never decides a verdict.
+but never decides a verdict. ``passed`` is strictly ``True``, ``False`` or ``None``: NumPy
+booleans are converted when the record is made and anything else is refused, so a check
+whose result is a NumPy ``False`` cannot slip through an identity test as "not failed".
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ import numpy as np
 __all__ = [
     "AS_WRITTEN",
     "CORRECTED",
+    "FINDING",
+    "READINGS",
     "Claim",
     "ClaimResult",
     "Derivation",
@@ -57,10 +69,31 @@ __all__ = [
     "VerdictResult",
     "derive_verdict",
     "jsonable",
+    "strict_bool",
 ]
 
 AS_WRITTEN = "as_written"
 CORRECTED = "corrected"
+FINDING = "finding"
+#: The readings a formalization can have, with the words the report uses for each.
+READINGS = {
+    AS_WRITTEN: "as written",
+    CORRECTED: "corrected statement (the claim's conclusion under an added hypothesis or changed constant)",
+    FINDING: "finding (what is true instead; shown, never decides the verdict)",
+}
+
+
+def strict_bool(value: Any, what: str = "value") -> bool | None:
+    """``value`` as ``True``, ``False`` or ``None``; ``TypeError`` for anything else.
+
+    NumPy booleans become Python booleans: a NumPy ``False`` is not ``False`` under ``is``,
+    so without this a failed check could be counted as "not failed".
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{what} must be True, False or None, got {type(value).__name__} {value!r}")
 
 
 class Verdict(str, enum.Enum):
@@ -101,9 +134,12 @@ class Formalization:
     statement:
         The precise statement (Markdown with LaTeX).
     reading:
-        :data:`AS_WRITTEN` or :data:`CORRECTED`.
+        :data:`AS_WRITTEN`, :data:`CORRECTED` or :data:`FINDING` (see the module docstring).
     covers:
         Which words of the claim this reading formalizes.
+    not_checkable:
+        For an as-written reading this toolkit cannot run: why (it is shown in the report,
+        never counted as passed, and does not block a verdict on the other readings).
     """
 
     key: str
@@ -111,10 +147,18 @@ class Formalization:
     statement: str
     reading: str = AS_WRITTEN
     covers: str = ""
+    not_checkable: str = ""
 
     def __post_init__(self) -> None:
-        if self.reading not in (AS_WRITTEN, CORRECTED):
-            raise ValueError(f"reading must be {AS_WRITTEN!r} or {CORRECTED!r}, got {self.reading!r}")
+        if self.reading not in READINGS:
+            raise ValueError(f"reading must be one of {', '.join(map(repr, READINGS))}, got {self.reading!r}")
+        if self.not_checkable and self.reading != AS_WRITTEN:
+            raise ValueError(f"formalization {self.key!r}: only an as-written reading can be not checkable")
+
+    @property
+    def checkable(self) -> bool:
+        """False for a reading marked ``not_checkable``."""
+        return not self.not_checkable
 
 
 @dataclass(frozen=True)
@@ -208,6 +252,10 @@ class Step:
     method: str = "definition"
     verified: bool | None = None
     detail: str = ""
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verified", strict_bool(self.verified, f"step {self.name or self.text!r}: verified"))
 
 
 @dataclass(frozen=True)
@@ -223,6 +271,19 @@ class Derivation:
     def passed(self) -> bool:
         """True when every checked step verified (definitions do not count)."""
         return all(s.verified is not False for s in self.steps)
+
+    def step(self, name: str) -> Step:
+        """The step called ``name``; ``KeyError`` if there is none (steps are found by name,
+        never by position, so inserting a step cannot change what a check decides)."""
+        for st in self.steps:
+            if st.name == name:
+                return st
+        known = ", ".join(st.name for st in self.steps if st.name) or "none"
+        raise KeyError(f"derivation {self.key!r} has no step {name!r} (named steps: {known})")
+
+    def verified(self, *names: str) -> bool:
+        """True when every named step was checked and verified (a definition is not)."""
+        return all(self.step(n).verified is True for n in names)
 
     def failed_steps(self) -> list[dict[str, Any]]:
         """The steps that failed their check, as plain records for a counterexample."""
@@ -264,6 +325,7 @@ class Evidence:
     derivations: tuple[Derivation, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "passed", strict_bool(self.passed, f"evidence {self.check!r}: passed"))
         if self.passed is False and not self.counterexample:
             raise ValueError(
                 f"evidence {self.check!r} of claim {self.claim} failed without a counterexample"
@@ -326,27 +388,39 @@ class ClaimResult:
 def derive_verdict(claim: Claim, evidence: Iterable[Evidence]) -> VerdictResult:
     """Apply the ledger's verdict rule (module docstring) to ``evidence`` about ``claim``."""
     evidence = [e for e in evidence if e.claim == claim.id]
-    written = [e for e in evidence if e.reading == AS_WRITTEN and e.passed is not None]
+    # evidence records carry only a formalization key: the claim says what reading that is
+    # (a record of a FINDING reading never decides, whatever the record says)
+    reading = {f.key: f.reading for f in claim.formalizations}
+    uncheckable = [f.key for f in claim.formalizations if f.reading == AS_WRITTEN and not f.checkable]
+    note = f"; not checkable here: {', '.join(uncheckable)}" if uncheckable else ""
+    written = [
+        e for e in evidence
+        if reading.get(e.formalization, e.reading) == AS_WRITTEN and e.passed is not None
+        and e.formalization not in uncheckable
+    ]
     failed = [e for e in written if e.passed is False]
     if not failed:
         if not written:
-            return VerdictResult(Verdict.OPEN, "no decisive evidence about the claim as written yet")
+            return VerdictResult(Verdict.OPEN, "no decisive evidence about the claim as written yet" + note)
         checked = {e.formalization for e in written}
-        unchecked = [f.key for f in claim.formalizations if f.reading == AS_WRITTEN and f.key not in checked]
+        unchecked = [
+            f.key for f in claim.formalizations
+            if f.reading == AS_WRITTEN and f.checkable and f.key not in checked
+        ]
         if unchecked:
             return VerdictResult(
                 Verdict.OPEN,
                 f"{len(written)} decisive checks passed, but no decisive evidence yet for the "
-                f"as-written reading(s): {', '.join(unchecked)}",
+                f"as-written reading(s): {', '.join(unchecked)}" + note,
             )
         return VerdictResult(
-            Verdict.VERIFIED, f"all {len(written)} decisive checks of the claim as written passed"
+            Verdict.VERIFIED, f"all {len(written)} decisive checks of the claim as written passed" + note
         )
     by_form: dict[str, list[Evidence]] = {}
     for e in evidence:
-        if e.reading == CORRECTED and e.passed is not None:
+        if reading.get(e.formalization, e.reading) == CORRECTED and e.passed is not None:
             by_form.setdefault(e.formalization, []).append(e)
-    holding = [k for k, es in by_form.items() if all(e.passed for e in es)]
+    holding = [k for k, es in by_form.items() if all(e.passed is True for e in es)]
     names = ", ".join(e.check for e in failed)
     if holding:
         statements = []
@@ -357,10 +431,12 @@ def derive_verdict(claim: Claim, evidence: Iterable[Evidence]) -> VerdictResult:
                 statements.append(key)
         return VerdictResult(
             Verdict.CONDITIONAL,
-            f"as written it fails ({names}); the corrected statement holds on all its checks",
+            f"as written it fails ({names}); the corrected statement holds on all its checks" + note,
             "\n\n".join(statements),
         )
-    return VerdictResult(Verdict.REFUTED, f"as written it fails ({names}); no corrected statement verified")
+    return VerdictResult(
+        Verdict.REFUTED, f"as written it fails ({names}); no corrected statement verified" + note
+    )
 
 
 # ----------------------------------------------------------------------------- json

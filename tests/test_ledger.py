@@ -30,7 +30,7 @@ CLAIM = Claim(
 
 
 def ev(form, passed, reading=AS_WRITTEN, kind=EvidenceKind.NUMERIC, **kw):
-    cx = {"x": 1.5} if passed is False else None
+    cx = {"x": 1.5} if passed is not None and not passed else None
     return Evidence(claim="X1", check=f"c-{form}-{passed}", formalization=form, reading=reading,
                     kind=kind, passed=passed, summary="", counterexample=cx, **kw)
 
@@ -99,3 +99,102 @@ def test_jsonable_is_strict_json():
 def test_duplicate_formalization_keys_rejected():
     with pytest.raises(ValueError, match="duplicate"):
         Claim("X2", "X", "t", "s", "src", formalizations=(Formalization("a", "l", "s"), Formalization("a", "l", "s")))
+
+
+# --- issue 13: a failing check must never be counted as passing -------------------------
+
+
+def test_numpy_false_is_a_failure_not_a_pass():
+    import numpy as np
+
+    e = ev("written", np.bool_(False))
+    assert e.passed is False
+    assert derive_verdict(CLAIM, [e]).verdict is Verdict.REFUTED
+
+
+def test_numpy_true_is_coerced_and_other_types_refused():
+    import numpy as np
+
+    from lora_theorems.checks import Outcome
+
+    assert ev("written", np.bool_(True)).passed is True
+    assert Outcome(passed=np.bool_(False), summary="", counterexample={"x": 1}).passed is False
+    for bad in (0, 1, "yes", np.float64(1.0), np.array([True])):
+        with pytest.raises(TypeError):
+            ev("written", bad)
+        with pytest.raises(TypeError):
+            Outcome(passed=bad, summary="")
+
+
+def test_a_numpy_false_step_fails_its_derivation():
+    import numpy as np
+
+    from lora_theorems.ledger import Derivation, Step
+
+    d = Derivation("d", "t", (Step("a", "a", "sympy", np.bool_(False), name="a"),))
+    assert d.passed is False and d.step("a").verified is False and not d.verified("a")
+
+
+def test_derivation_steps_are_found_by_name_not_position():
+    from lora_theorems.ledger import Derivation, Step
+
+    d = Derivation("d", "t", (Step("def", "x", name="def"), Step("eq", "y", "sympy", True, name="eq")))
+    assert d.verified("eq") and not d.verified("def")  # a definition is stated, not verified
+    with pytest.raises(KeyError, match="no step 'missing'"):
+        d.step("missing")
+
+
+# --- issue 13: a corrected statement must correct, not contradict ---------------------------
+
+
+FOUND = Claim(
+    id="X1", paper="X", title="toy", statement="$x \\le 1$", source="test",
+    formalizations=(
+        Formalization("written", "layer", "x <= 1"),
+        Formalization("instead", "layer", "x is unbounded", reading="finding"),
+    ),
+)
+
+
+def test_a_finding_never_makes_a_claim_conditional():
+    r = derive_verdict(FOUND, [ev("written", False), ev("instead", True, "finding")])
+    assert r.verdict is Verdict.REFUTED
+
+
+def test_the_claim_decides_the_reading_not_the_record():
+    # a record that calls itself "corrected" about a formalization the claim calls a finding
+    r = derive_verdict(FOUND, [ev("written", False), ev("instead", True, CORRECTED)])
+    assert r.verdict is Verdict.REFUTED
+
+
+def test_unknown_reading_refused():
+    with pytest.raises(ValueError, match="reading must be one of"):
+        Formalization("a", "l", "s", reading="maybe")
+
+
+# --- issue 10: readings this toolkit cannot run ---------------------------------------------
+
+
+NC = Claim(
+    id="X1", paper="X", title="toy", statement="s", source="test",
+    formalizations=(
+        Formalization("written", "layer", "x <= 1"),
+        Formalization("bert", "training", "BERT numbers", not_checkable="needs model weights"),
+    ),
+)
+
+
+def test_not_checkable_reading_does_not_block_and_is_named():
+    r = derive_verdict(NC, [ev("written", True)])
+    assert r.verdict is Verdict.VERIFIED and "not checkable here: bert" in r.reason
+
+
+def test_not_checkable_reading_never_counts_as_passed():
+    # even a (bogus) passing record about it is ignored: the verdict rests on the others
+    r = derive_verdict(NC, [ev("bert", True)])
+    assert r.verdict is Verdict.OPEN and "not checkable here: bert" in r.reason
+
+
+def test_only_as_written_readings_can_be_not_checkable():
+    with pytest.raises(ValueError, match="not checkable"):
+        Formalization("a", "l", "s", reading=CORRECTED, not_checkable="why")
