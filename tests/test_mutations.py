@@ -1,0 +1,40 @@
+"""Mutation tests (issue 13): perturb the quantity an as-written check tests, and the verdict must move.
+
+A checker whose checks cannot fail is the worst defect this project can have. Each test here
+breaks the mathematics a claim's as-written check relies on (monkeypatching the numeric routine
+the check calls) and asserts that the check now fails and the claim is no longer ``verified``.
+Results are computed fresh (never from the per-process cache), so a mutation is always seen.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lora_theorems.checks import run_check
+from lora_theorems.ledger import Verdict, derive_verdict
+from lora_theorems.registry import checks_of, get_claim
+
+
+def fresh(claim_id: str, only: tuple[str, ...] = ()):
+    """Run a claim's checks (or only the named ones) without any cache; return (verdict, evidence)."""
+    claim = get_claim(claim_id)
+    specs = [s for s in checks_of(claim.id) if not only or s.name in only]
+    assert specs, f"no checks named {only} in {claim_id}"
+    evidence = tuple(run_check(claim, s, profile="quick", seed=0) for s in specs)
+    return derive_verdict(claim, evidence).verdict, {e.check: e for e in evidence}
+
+
+@pytest.mark.claim("L6")
+def test_l6_verdict_moves_when_the_weighted_ntk_is_scaled(monkeypatch):
+    import numerics.empirical as emp
+    import numerics.fisher as fis
+
+    ok, ev = fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
+    assert all(e.passed is True for e in ev.values())
+    real_w, real_k = fis.weighted_ntk, emp.empirical_ntk
+    monkeypatch.setattr(fis, "weighted_ntk", lambda *a, **k: 1.5 * real_w(*a, **k))
+    monkeypatch.setattr(emp, "empirical_ntk", lambda *a, **k: 1.5 * real_k(*a, **k))
+    verdict, ev = fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
+    assert ev["fisher_ntk_spectra"].passed is False and "differ" in ev["fisher_ntk_spectra"].summary
+    assert ev["fisher_trace_identity"].passed is False and "violated" in ev["fisher_trace_identity"].summary
+    assert verdict is not Verdict.VERIFIED
