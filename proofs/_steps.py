@@ -38,7 +38,7 @@ def is_zero(expr) -> bool:
     return False
 
 
-def exact_step(text: str, lhs, rhs, *, eq: str | None = None, detail: str = "") -> Step:
+def exact_step(text: str, lhs, rhs, *, eq: str | None = None, detail: str = "", name: str = "") -> Step:
     """A step ``lhs = rhs`` checked by exact simplification of ``lhs - rhs`` to zero."""
     ok = is_zero(sp.sympify(lhs) - sp.sympify(rhs)) if not isinstance(lhs, sp.MatrixBase) else is_zero(lhs - rhs)
     return Step(
@@ -47,17 +47,18 @@ def exact_step(text: str, lhs, rhs, *, eq: str | None = None, detail: str = "") 
         method="exact simplification",
         verified=bool(ok),
         detail=detail,
+        name=name,
     )
 
 
-def exact_true_step(text: str, eq: str, ok: bool, detail: str = "") -> Step:
+def exact_true_step(text: str, eq: str, ok: bool, detail: str = "", name: str = "") -> Step:
     """A step whose exact check (done by the caller, e.g. a list of exact comparisons) gave ``ok``."""
-    return Step(text=text, latex=eq, method="exact simplification", verified=bool(ok), detail=detail)
+    return Step(text=text, latex=eq, method="exact simplification", verified=bool(ok), detail=detail, name=name)
 
 
-def assumption(text: str, eq: str, detail: str = "") -> Step:
+def assumption(text: str, eq: str, detail: str = "", name: str = "") -> Step:
     """A definition or an assumption: stated, not proved (``verified=None``)."""
-    return Step(text=text, latex=eq, method="definition", verified=None, detail=detail)
+    return Step(text=text, latex=eq, method="definition", verified=None, detail=detail, name=name)
 
 
 def high_precision_step(
@@ -68,6 +69,7 @@ def high_precision_step(
     dps: int,
     digits: int,
     what: str = "",
+    name: str = "",
 ) -> Step:
     """A step checked at random points: each ``(lhs, rhs)`` must agree to ``digits`` digits.
 
@@ -85,6 +87,7 @@ def high_precision_step(
         verified=ok,
         detail=(f"{what}; " if what else "")
         + f"mpmath at {dps} digits, worst relative difference {mpmath.nstr(worst, 3)} (need <= 1e-{digits})",
+        name=name,
     )
 
 

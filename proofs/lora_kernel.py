@@ -271,6 +271,7 @@ def lora_kernel_derivation() -> Derivation:
             K1_ff,
             sp.eye(N["n1"]) * (x.T * xp)[0],
             eq=r"K^{(1)}_{kk'} = \delta_{kk'}\,x^Tx'",
+            name="base-case-ff",
         )
     )
     K2 = _ntk(y2, y2p, list(W1) + list(A) + list(B), at=Bz)
@@ -282,6 +283,7 @@ def lora_kernel_derivation() -> Derivation:
             _chain(N, K1_ff, y1, y1p, W0) + sp.eye(n2) * sig_lora,
             eq=r"K^{(2)}_{LoRA,kk'} = \sum_{jj'}W_{0,kj}W_{0,k'j'}\phi'(y_j)\phi'(y'_{j'})K^{(1)}_{jj'} + \delta_{kk'}\,h^TA^TAh'",
             detail="the infinite-width limit of the first term is K^(1) SigmaDot^(2), as in L1",
+            name="layer2-adapter",
         )
     )
     # every layer adapted, base frozen
@@ -296,6 +298,7 @@ def lora_kernel_derivation() -> Derivation:
             K1_lora,
             sp.eye(N["n1"]) * s1,
             eq=r"K^{(1)}_{LoRA,kk'} = \delta_{kk'}\,x^TA^{(1)T}A^{(1)}x' \;\ne\; \delta_{kk'}\,x^Tx' = K^{(1)}_{ff}",
+            name="base-case-every-layer",
         )
     )
     K2l = _ntk(y2l, y2lp, list(A1) + list(B1) + list(A) + list(B), at=Bz1)
@@ -307,16 +310,20 @@ def lora_kernel_derivation() -> Derivation:
             K2l,
             _chain(N, K1_lora, y1l.subs(Bz1), y1lp.subs(Bz1), W0) + sp.eye(n2) * sp.expand((h_at.T * A.T * A * hp_at)[0]),
             eq=r"K^{(2)}_{LoRA} = \mathrm{backprop}\big(K^{(1)}_{LoRA}\big) + I\otimes\Sigma^{(2)}_{LoRA}",
+            name="recursion-step-every-layer",
         )
     )
     ce = base_case_counterexample()
+    # recompute the instance from its printed matrices (not from the values it reports)
+    A1v, xv, xpv = sp.Matrix(ce["A1"]), sp.Matrix(ce["x"]), sp.Matrix(ce["x_prime"])
+    k1_lora, k1_ff = (xv.T * A1v.T * A1v * xpv)[0], (xv.T * xpv)[0]
     steps.append(
-        exact_step(
+        exact_true_step(
             "A concrete instance: d = 2, r = 1, A1 = [[1, 0]], x = x' = (0, 1).",
-            sp.Integer(ce["K1_lora"]),
-            sp.Integer(ce["K1_lora"]),
-            eq=rf"x^TA^{{(1)T}}A^{{(1)}}x' = {ce['K1_lora']} \ne {ce['K1_ff']} = x^Tx'",
+            rf"x^TA^{{(1)T}}A^{{(1)}}x' = {k1_lora} \ne {k1_ff} = x^Tx'",
+            bool(k1_lora == ce["K1_lora"] and k1_ff == ce["K1_ff"] and k1_lora != k1_ff),
             detail="so eq. (10)'s base case K_LoRA^(1) = K_ff^(1) needs the first layer to be fully trained",
+            name="instance",
         )
     )
     return Derivation(
@@ -373,6 +380,7 @@ def lora_difference_derivation() -> Derivation:
         assumption(
             "Only layer 2 differs: both networks train W^(1); FF trains W (at W = W0 + BA, the same function), LoRA trains A and B.",
             r"\theta_{ff} = (W^{(1)}, W),\qquad \theta_{LoRA} = (W^{(1)}, A, B),\qquad W = W_0 + BA",
+            name="one-layer-difference-assumption",
         )
     ]
     K_ff = _ntk(y2, y2p, list(W1) + list(W0), at=Bz)  # W0 entries as the FF weight, at B = 0
@@ -384,6 +392,7 @@ def lora_difference_derivation() -> Derivation:
             sp.eye(n2) * delta_r,
             eq=r"K^{(l)}_{LoRA} - K^{(l)}_{ff} = I_{n_l}\otimes\underbrace{h^T(A^TA - I)\,h'}_{\Delta_r^{(l)}}",
             detail="exact at every width (no limit needed); the earlier-layer terms cancel because both back-propagate through the same W0",
+            name="layer-output-B0",
         )
     )
     K_ff_B = _ntk(y2, y2p, list(W1) + list(W0))  # FF at W = W0 + BA (symbolic B)
@@ -394,6 +403,7 @@ def lora_difference_derivation() -> Derivation:
             K_lo_B - K_ff_B,
             sp.eye(n2) * delta_r + B * B.T * sp.expand((h.T * hp)[0]),
             eq=r"K^{(l)}_{LoRA} - K^{(l)}_{ff} = I\otimes h^T(A^TA-I)h' + BB^T\,(h\cdot h')",
+            name="layer-output-B-nonzero",
         )
     )
     # deeper network: scalar head through phi
@@ -410,6 +420,7 @@ def lora_difference_derivation() -> Derivation:
             sp.expand(dd * delta_r),
             eq=r"K_{LoRA} - K_{ff} = \big(\delta(x)\cdot\delta(x')\big)\,\Delta_r^{(l)},\qquad \delta = v\odot\phi'(y^{(l)})",
             detail="in the infinite-width limit delta.delta' -> prod_{k>l} SigmaDot^(k)",
+            name="hidden-layer-factor",
         )
     )
     ce = hidden_layer_counterexample()
@@ -419,6 +430,7 @@ def lora_difference_derivation() -> Derivation:
             sp.Integer(ce["K_lora_minus_K_ff"]),
             sp.Integer(ce["delta_dot_delta_prime"]) * sp.Integer(ce["Delta_r_eq11"]),
             eq=rf"K_{{LoRA}} - K_{{ff}} = {ce['K_lora_minus_K_ff']} \ne {ce['Delta_r_eq11']} = \Delta_r",
+            name="relu-instance",
         )
     )
     steps.append(
@@ -426,6 +438,7 @@ def lora_difference_derivation() -> Derivation:
             "The sign survives: delta(x).delta(x') is a positive semi-definite kernel, so by the Schur product theorem the Gram matrix of (delta.delta') Delta_r is negative semi-definite whenever that of Delta_r is.",
             r"[\delta_i\cdot\delta_j]\succeq 0,\ [\Delta_r(x_i,x_j)]\preceq 0 \ \Rightarrow\ [\delta_i\cdot\delta_j\,\Delta_r(x_i,x_j)]\preceq 0",
             detail="Schur (1911); checked numerically by the 'backprop-factor' check",
+            name="schur-sign",
         )
     )
     return Derivation(

@@ -38,3 +38,33 @@ def test_l6_verdict_moves_when_the_weighted_ntk_is_scaled(monkeypatch):
     assert ev["fisher_ntk_spectra"].passed is False and "differ" in ev["fisher_ntk_spectra"].summary
     assert ev["fisher_trace_identity"].passed is False and "violated" in ev["fisher_trace_identity"].summary
     assert verdict is not Verdict.VERIFIED
+
+
+def _uncached(monkeypatch, module, *names):
+    """Replace lru_cached derivations by their uncached originals, so a mutation is seen."""
+    for n in names:
+        monkeypatch.setattr(module, n, getattr(module, n).__wrapped__)
+
+
+@pytest.mark.claim("L2")
+@pytest.mark.claim("L3")
+def test_l2_l3_verdicts_move_when_the_kernel_is_scaled(monkeypatch):
+    import proofs.lora_kernel as lk
+
+    _uncached(monkeypatch, lk, "lora_gradient_derivation", "lora_kernel_derivation", "lora_difference_derivation")
+    real = lk._ntk
+    monkeypatch.setattr(lk, "_ntk", lambda *a, **k: 3 * real(*a, **k) / 2)
+    v2, ev2 = fresh("L2", ("lora_recursion_first_layer_ff",))
+    assert ev2["lora_recursion_first_layer_ff"].passed is False and v2 is not Verdict.VERIFIED
+    v3, ev3 = fresh("L3", ("lora_minus_ff_layer_output",))
+    assert ev3["lora_minus_ff_layer_output"].passed is False and v3 is Verdict.REFUTED
+
+
+@pytest.mark.claim("L2")
+def test_l2_base_case_instance_is_recomputed_not_copied(monkeypatch):
+    import proofs.lora_kernel as lk
+
+    _uncached(monkeypatch, lk, "lora_kernel_derivation")
+    real = lk.base_case_counterexample
+    monkeypatch.setattr(lk, "base_case_counterexample", lambda: {**real(), "K1_lora": 7})
+    assert lk.lora_kernel_derivation().step("instance").verified is False

@@ -72,10 +72,6 @@ CLAIM = Claim(
 )
 
 
-def _steps_ok(d, idx):
-    return all(d.steps[i].verified is not False for i in idx)
-
-
 @check("layer-contribution", kind=EvidenceKind.SYMBOLIC)
 def lora_layer_gradients(ctx: CheckContext) -> Outcome:
     """L2: gradients of W0 + BA (explicit symbolic 2x3 rank-2 layer with a generic head, and
@@ -85,7 +81,7 @@ def lora_layer_gradients(ctx: CheckContext) -> Outcome:
     d = lora_gradient_derivation()
     bad = d.failed_steps()
     return Outcome(
-        passed=d.passed,
+        passed=bool(d.passed),
         summary=(
             "dF/dB = delta (Ah)^T, dF/dA = B^T delta h^T (0 at B=0); adapter contribution (delta.delta') h^T A^T A h' exactly"
             if d.passed
@@ -106,7 +102,7 @@ def lora_recursion_first_layer_ff(ctx: CheckContext) -> Outcome:
     from proofs.lora_kernel import lora_kernel_derivation
 
     d = lora_kernel_derivation()
-    ok = _steps_ok(d, (1, 2))
+    ok = d.verified("base-case-ff", "layer2-adapter")
     return Outcome(
         passed=ok,
         summary=(
@@ -149,7 +145,7 @@ def lora_recursion_corrected_base(ctx: CheckContext) -> Outcome:
     from proofs.lora_kernel import lora_kernel_derivation
 
     d = lora_kernel_derivation()
-    ok = _steps_ok(d, (3, 4))
+    ok = d.verified("base-case-every-layer", "recursion-step-every-layer")
     return Outcome(
         passed=ok,
         summary=(
