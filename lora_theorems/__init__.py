@@ -10,6 +10,7 @@ The public API (see :mod:`lora_theorems.api`)::
 """
 
 from .api import Ledger, build_ledger, derive, explore_m_delta, get_claim, list_claims, run_claim, validate_backend
+from .config import RunConfig
 from .ledger import (
     AS_WRITTEN,
     CORRECTED,
@@ -34,6 +35,7 @@ __all__ = [
     "EvidenceKind",
     "Formalization",
     "Ledger",
+    "RunConfig",
     "Verdict",
     "VerdictResult",
     "build_ledger",

@@ -9,22 +9,24 @@
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from .checks import run_check
+from .config import RunConfig, validate_backend
 from .ledger import Claim, ClaimResult, Derivation, EvidenceKind, jsonable
 from .registry import all_claims, checks_of, get_claim, resolve_ids
-from .validate import validate_profile, validate_seed
+from .runner import run_tasks, tasks_of
+from .validate import validate_seed
 
 __all__ = [
     "Ledger",
     "MDeltaReport",
+    "RunConfig",
     "build_ledger",
-    "cached_result",
     "derive",
     "explore_m_delta",
     "get_claim",
@@ -35,72 +37,46 @@ __all__ = [
     "validate_run_options",
 ]
 
-BACKENDS = ("numpy", "cupy")
-
-
-def validate_backend(backend: Any) -> str:
-    """``backend`` must be ``"numpy"`` or ``"cupy"``, and CuPy must be importable for the latter."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r} (choose numpy or cupy)")
-    if backend == "cupy" and importlib.util.find_spec("cupy") is None:
-        raise ValueError("backend 'cupy' needs CuPy: pip install 'lora-theorems[gpu]'")
-    return backend
-
-
-def validate_run_options(profile: Any, seed: Any, backend: Any) -> None:
-    """Validate the options every run takes (profile, seed, backend); ``ValueError`` if bad."""
-    validate_profile(profile)
-    validate_seed(seed)
-    validate_backend(backend)
+def validate_run_options(profile: Any, seed: Any, backend: Any, jobs: Any = 1, dask: Any = None) -> RunConfig:
+    """Validate the options every run takes and return them as a :class:`RunConfig`;
+    ``ValueError`` (one line) if any is bad."""
+    return RunConfig(profile=profile, seed=seed, backend=backend, jobs=jobs, dask=dask)
 
 
 def list_claims() -> tuple[Claim, ...]:
-    """All claims of the ledger (L1-L8, M1-M5), in order."""
+    """All claims of the ledger, in order (paper by paper)."""
     return all_claims()
 
 
-_CACHE: dict[tuple[str, str, int, str], ClaimResult] = {}
-
-
-def _run_claim(claim_id, profile, seed, backend, progress) -> ClaimResult:
-    claim = get_claim(claim_id)
-    evidence = []
-    specs = checks_of(claim.id)
-    for i, spec in enumerate(specs, 1):
-        if progress:
-            progress(f"{claim.id} [{i}/{len(specs)}] {spec.name}")
-        evidence.append(
-            run_check(claim, spec, profile=profile, seed=seed, backend=backend, progress=progress)
-        )
-    return ClaimResult(claim=claim, evidence=tuple(evidence))
+def _config(config: RunConfig | None, **options: Any) -> RunConfig:
+    if config is not None:
+        if any(v is not None for v in options.values()):
+            raise ValueError("give either config=RunConfig(...) or profile/seed/backend/jobs/dask, not both")
+        if not isinstance(config, RunConfig):
+            raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
+        return config
+    return RunConfig(**{k: v for k, v in options.items() if v is not None})
 
 
 def run_claim(
     claim_id: str,
     *,
-    profile: str = "quick",
-    seed: int = 0,
-    backend: str = "numpy",
+    config: RunConfig | None = None,
+    profile: str | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
+    jobs: int | None = None,
+    dask: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ClaimResult:
-    """Run every check of one claim and return its evidence and derived verdict.
+    """Run every check of one claim and return its evidence and the verdict derived from it.
 
-    Results are cached per process for ``(claim, profile, seed, backend)``: the checks are
-    deterministic functions of these, so a second call returns the same object.
+    The run is described by ``config`` (a :class:`RunConfig`) or by its fields as keywords
+    (defaults: quick profile, seed 0, NumPy, one process). Nothing is cached between calls:
+    the checks are deterministic functions of the configuration.
     """
-    cid = get_claim(claim_id).id
-    validate_profile(profile)
-    seed = validate_seed(seed)
-    validate_backend(backend)
-    key = (cid, profile, seed, backend)
-    if key not in _CACHE:
-        _CACHE[key] = _run_claim(cid, profile, seed, backend, progress)
-    return _CACHE[key]
-
-
-def cached_result(claim_id: str, *, profile: str = "quick", seed: int = 0, backend: str = "numpy") -> ClaimResult | None:
-    """The result of an earlier :func:`run_claim` in this process, or ``None``."""
-    return _CACHE.get((get_claim(claim_id).id, profile, seed, backend))
+    return build_ledger([claim_id], config=config, profile=profile, seed=seed, backend=backend,
+                        jobs=jobs, dask=dask, progress=progress).results[0]
 
 
 @dataclass(frozen=True)
@@ -134,21 +110,29 @@ class Ledger:
 def build_ledger(
     ids: Iterable[str] | None = None,
     *,
-    profile: str = "quick",
-    seed: int = 0,
-    backend: str = "numpy",
+    config: RunConfig | None = None,
+    profile: str | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
+    jobs: int | None = None,
+    dask: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Ledger:
-    """Run the checks of ``ids`` (all claims when ``None``) and return the :class:`Ledger`."""
+    """Run the checks of ``ids`` (all claims when ``None``) and return the :class:`Ledger`.
+
+    The checks run as independent tasks (:mod:`lora_theorems.runner`): ``jobs`` local
+    processes or a Dask scheduler at ``dask``; the result is the same for any of them.
+    """
     claim_ids = resolve_ids(ids)
-    validate_profile(profile)
-    seed = validate_seed(seed)
-    validate_backend(backend)
+    cfg = _config(config, profile=profile, seed=seed, backend=backend, jobs=jobs, dask=dask)
+    if progress is not None:
+        cfg = dataclasses.replace(cfg, progress=progress)
+    evidence = run_tasks(tasks_of(claim_ids), cfg)
     results = tuple(
-        run_claim(cid, profile=profile, seed=seed, backend=backend, progress=progress)
+        ClaimResult(claim=get_claim(cid), evidence=tuple(e for e in evidence if e.claim == cid))
         for cid in claim_ids
     )
-    return Ledger(seed=seed, profile=profile, backend=backend, results=results)
+    return Ledger(seed=cfg.seed, profile=cfg.profile, backend=cfg.backend, results=results)
 
 
 def derive(claim_id: str, *, seed: int = 0) -> tuple[Derivation, ...]:
@@ -161,7 +145,7 @@ def derive(claim_id: str, *, seed: int = 0) -> tuple[Derivation, ...]:
     out: list[Derivation] = []
     for spec in checks_of(claim.id):
         if spec.kind is EvidenceKind.SYMBOLIC:
-            out.extend(run_check(claim, spec, profile="quick", seed=seed).derivations)
+            out.extend(run_check(claim, spec, RunConfig(profile="quick", seed=seed)).derivations)
     if not out:
         raise ValueError(f"claim {claim.id} has no derivation")
     return tuple(out)

@@ -23,12 +23,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .config import RunConfig
 from .ledger import Claim, Derivation, Evidence, EvidenceKind, Plot, Table, strict_bool
-from .validate import validate_profile, validate_seed
+from .validate import PROFILES
 
-__all__ = ["CheckContext", "CheckSpec", "Outcome", "check", "run_check", "PROFILES"]
-
-from .validate import PROFILES  # noqa: E402  (re-exported)
+__all__ = ["CheckContext", "CheckSpec", "Outcome", "PROFILES", "RunConfig", "check", "run_check"]
 
 _CHECK_ATTR = "__lora_check__"
 
@@ -66,18 +65,21 @@ class CheckSpec:
     kind: EvidenceKind
     func: Callable[["CheckContext"], Outcome]
     doc: str = ""
+    backends: tuple[str, ...] = ("numpy",)
 
 
 @dataclass
 class CheckContext:
     """What a check receives.
 
-    ``profile`` is ``"quick"`` (CI) or ``"full"`` (committed reports): the quick profile
-    sweeps fewer points but must reach the same verdicts, so it must still cover the
-    regions where a claim breaks.  ``rng`` is the check's own generator; ``seed`` the
-    integer it was made from (recorded in the evidence); ``run_seed`` the seed of the whole
-    run (see :meth:`shared_seed`).  ``backend`` names the array
-    namespace (``"numpy"`` or ``"cupy"``).  ``progress(msg)`` reports progress.
+    ``config`` is the run's :class:`~lora_theorems.config.RunConfig`. ``profile`` is
+    ``"quick"`` (CI) or ``"full"`` (committed reports): the quick profile sweeps fewer points
+    but must reach the same verdicts, so it must still cover the regions where a claim
+    breaks. ``rng`` is the check's own generator; ``seed`` the integer it was made from
+    (recorded in the evidence); ``run_seed`` the seed of the whole run (see
+    :meth:`shared_seed`). ``backend`` is the array namespace this check runs on: the one
+    asked for when the check declared it (``@check(..., backends=("numpy", "cupy"))``),
+    NumPy otherwise. ``progress(msg)`` reports progress.
     """
 
     profile: str
@@ -86,13 +88,14 @@ class CheckContext:
     backend: str = "numpy"
     progress: Callable[[str], None] = lambda msg: None
     run_seed: int = 0
+    config: RunConfig | None = None
 
     def shared_seed(self, key: str) -> int:
         """A seed shared by every check that asks for ``key`` in this run.
 
         For checks that read the same random sweep as different kinds of evidence (say a
-        numeric worst case and a statistical interval): they share the draws, so the sweep
-        can be computed once, and the seed still depends only on the run seed and ``key``.
+        numeric worst case and a statistical interval): they share the draws, and the seed
+        still depends only on the run seed and ``key``.
         """
         return check_seed(self.run_seed, "shared", key)
 
@@ -105,8 +108,19 @@ class CheckContext:
         return quick if self.quick else full
 
 
-def check(formalization: str, kind: EvidenceKind | str, name: str | None = None):
-    """Declare a function ``f(ctx) -> Outcome`` as a check of ``formalization``."""
+def check(
+    formalization: str,
+    kind: EvidenceKind | str,
+    name: str | None = None,
+    *,
+    backends: tuple[str, ...] = ("numpy",),
+):
+    """Declare a function ``f(ctx) -> Outcome`` as a check of ``formalization``.
+
+    ``backends`` are the array backends the check can run on (it reads ``ctx.backend`` and
+    passes it to the numerics); a check that declares only NumPy runs on NumPy whatever
+    the run asks for, and its evidence says so.
+    """
 
     def deco(func: Callable[[CheckContext], Outcome]):
         spec = CheckSpec(
@@ -115,6 +129,7 @@ def check(formalization: str, kind: EvidenceKind | str, name: str | None = None)
             kind=EvidenceKind(kind),
             func=func,
             doc=(func.__doc__ or "").strip(),
+            backends=tuple(backends),
         )
         setattr(func, _CHECK_ATTR, spec)
         return func
@@ -136,24 +151,29 @@ def check_seed(seed: int, claim_id: str, check_name: str) -> int:
 def run_check(
     claim: Claim,
     spec: CheckSpec,
-    *,
-    profile: str = "quick",
-    seed: int = 0,
-    backend: str = "numpy",
-    progress: Callable[[str], None] | None = None,
+    config: RunConfig | None = None,
+    **options: Any,
 ) -> Evidence:
-    """Run one check and return its :class:`Evidence` (timed, seeded, attributed)."""
-    validate_profile(profile)
-    validate_seed(seed)
+    """Run one check and return its :class:`Evidence` (timed, seeded, attributed).
+
+    ``config`` is the run's :class:`RunConfig`; for convenience its fields may be given as
+    keywords instead (``run_check(claim, spec, profile="quick", seed=0)``).
+    """
+    if config is None:
+        config = RunConfig(**options)
+    elif options:
+        raise TypeError("run_check takes a RunConfig or keyword options, not both")
     form = claim.formalization(spec.formalization)
-    own_seed = check_seed(seed, claim.id, spec.name)
+    own_seed = check_seed(config.seed, claim.id, spec.name)
+    backend = config.backend if config.backend in spec.backends else "numpy"
     ctx = CheckContext(
-        profile=profile,
+        profile=config.profile,
         seed=own_seed,
         rng=np.random.default_rng(own_seed),
         backend=backend,
-        progress=progress or (lambda msg: None),
-        run_seed=seed,
+        progress=config.report,
+        run_seed=config.seed,
+        config=config,
     )
     t0 = time.perf_counter()
     # One BLAS thread inside a check: reductions in multi-threaded BLAS sum in an order that
@@ -164,6 +184,9 @@ def run_check(
     elapsed = time.perf_counter() - t0
     if not isinstance(out, Outcome):
         raise TypeError(f"check {claim.id}/{spec.name} returned {type(out).__name__}, not Outcome")
+    metrics = dict(out.metrics)
+    if backend != config.backend:
+        metrics["backend_note"] = f"{config.backend} requested; this check has no {config.backend} path and ran on {backend}"
     return Evidence(
         claim=claim.id,
         check=spec.name,
@@ -175,12 +198,13 @@ def run_check(
         params=dict(out.params),
         region=dict(out.region),
         seed=own_seed,
-        profile=profile,
+        profile=config.profile,
         worst_margin=out.worst_margin,
         counterexample=out.counterexample,
         false_alarm_rate=out.false_alarm_rate,
-        metrics=dict(out.metrics),
+        metrics=metrics,
         elapsed_s=elapsed,
+        backend=backend,
         tables=tuple(out.tables),
         plots=tuple(out.plots),
         derivations=tuple(out.derivations),

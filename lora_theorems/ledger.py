@@ -301,7 +301,9 @@ class Evidence:
     ``params`` are the settings of the check, ``region`` the hypothesis region swept,
     ``worst_margin`` the smallest signed slack seen (negative: the statement failed by that
     much), ``counterexample`` the concrete numbers of a failure (plain lists, so anyone can
-    re-check them without this toolkit), ``metrics`` measured figures such as throughput.
+    re-check them without this toolkit), ``metrics`` measured figures such as throughput,
+    ``backend`` the array backend that actually ran (a check without a GPU path runs on
+    NumPy whatever was asked, and says so here).
     """
 
     claim: str
@@ -320,6 +322,7 @@ class Evidence:
     false_alarm_rate: float | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    backend: str = "numpy"  #: the array backend the check actually ran on
     tables: tuple[Table, ...] = ()
     plots: tuple[Plot, ...] = ()
     derivations: tuple[Derivation, ...] = ()

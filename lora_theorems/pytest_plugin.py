@@ -20,6 +20,8 @@ from .ledger import ClaimResult
 
 _STATS: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0})
 _CLAIM_OF: dict[str, str] = {}
+#: the session's claim results, kept on the pytest config (not in the API: it caches nothing)
+_RESULTS = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
@@ -62,8 +64,13 @@ def claim_result(request):
     profile = request.config.getoption("--lt-profile")
     seed = request.config.getoption("--lt-seed")
 
+    results = request.config.stash.setdefault(_RESULTS, {})
+
     def get(claim_id: str) -> ClaimResult:
-        return api.run_claim(claim_id, profile=profile, seed=seed)
+        cid = api.get_claim(claim_id).id
+        if cid not in results:  # each claim runs once per session
+            results[cid] = api.run_claim(cid, profile=profile, seed=seed)
+        return results[cid]
 
     return get
 
@@ -71,8 +78,6 @@ def claim_result(request):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _STATS:
         return
-    profile = config.getoption("--lt-profile")
-    seed = config.getoption("--lt-seed")
     tr = terminalreporter
     tr.section("lora-theorems ledger")
     tr.write_line(f"{'claim':6} {'verdict':12} {'passed':>6} {'failed':>6} {'skipped':>7}")
@@ -80,6 +85,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         if claim.id not in _STATS:
             continue
         s = _STATS[claim.id]
-        cached = api.cached_result(claim.id, profile=profile, seed=seed)
+        cached = config.stash.get(_RESULTS, {}).get(claim.id)
         verdict = cached.verdict.verdict.value if cached is not None else "(not run)"
         tr.write_line(f"{claim.id:6} {verdict:12} {s['passed']:>6} {s['failed']:>6} {s['skipped']:>7}")
