@@ -9,6 +9,29 @@ The public API (see :mod:`lora_theorems.api`)::
     lt.build_ledger(profile="quick", seed=0).to_json()
 """
 
+import os as _os
+
+# In a source checkout, the design's top-level folders proofs/ and numerics/ are this
+# package's sub-packages lora_theorems.proofs and lora_theorems.numerics, exactly as an
+# installed copy has them (setup.py maps them there): only those two names are added.
+_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and not _os.path.isdir(_os.path.join(__path__[0], "numerics")):
+    import importlib.machinery as _machinery
+    import sys as _sys
+
+    class _CheckoutFinder:
+        """Finds lora_theorems.proofs / lora_theorems.numerics in a source checkout."""
+
+        @staticmethod
+        def find_spec(fullname, path=None, target=None):
+            if fullname in ("lora_theorems.proofs", "lora_theorems.numerics"):
+                folder = _os.path.join(_root, fullname.rsplit(".", 1)[1])
+                return _machinery.PathFinder.find_spec(fullname, [_root]) if _os.path.isdir(folder) else None
+            return None
+
+    if not any(type(f).__name__ == "_CheckoutFinder" or f is _CheckoutFinder for f in _sys.meta_path):
+        _sys.meta_path.append(_CheckoutFinder)
+
 from .api import Ledger, build_ledger, derive, explore_m_delta, get_claim, list_claims, run_claim, validate_backend
 from .config import RunConfig
 from .ledger import (

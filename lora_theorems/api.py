@@ -187,7 +187,7 @@ def explore_m_delta(
 
     ``ValueError`` for rank > width, a negative or NaN variance, a non-positive trial count.
     """
-    from numerics.m_delta import (
+    from lora_theorems.numerics.m_delta import (
         clopper_pearson,
         mp_top_edge,
         nsd_failure_bound,

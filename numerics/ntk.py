@@ -1,7 +1,7 @@
 """Analytic (infinite-width) NNGP and NTK Gram matrices of a fully connected network (claim L1).
 
 The closed forms of the Gaussian kernel maps are not retyped here: they are lambdified from
-the SymPy expressions derived and checked in :mod:`proofs.ntk_recursion`
+the SymPy expressions derived and checked in :mod:`lora_theorems.proofs.ntk_recursion`
 (:func:`proofs.ntk_recursion.kernel_map_exprs`).  The same expressions, lambdified for
 mpmath, give the high-precision reference :func:`analytic_ntk_mpmath`.
 
@@ -46,7 +46,7 @@ def kernel_maps(activation: str, module: str = "numpy"):
     Lambdified (``module`` = ``"numpy"`` or ``"mpmath"``) from
     :func:`proofs.ntk_recursion.kernel_map_exprs`; ``s`` must be ``sqrt(max(a b - c^2, 0))``.
     """
-    from proofs.ntk_recursion import A, B, C, S, kernel_map_exprs
+    from lora_theorems.proofs.ntk_recursion import A, B, C, S, kernel_map_exprs
 
     _validate_activation(activation)
     E, Ed = kernel_map_exprs(activation)
@@ -107,7 +107,7 @@ def analytic_ntk(X, depth, activation="relu", weight_var=1.0, bias_var=0.0):
 
     Notes
     -----
-    The closed forms are lambdified from :mod:`proofs.ntk_recursion`.  The ReLU angle is
+    The closed forms are lambdified from :mod:`lora_theorems.proofs.ntk_recursion`.  The ReLU angle is
     ``arctan2(sqrt(ab - c^2), c)`` and the erf maps use ``1 + 2a + 2b + 4(ab - c^2)``.  Near
     the diagonal ``ab - c^2`` is a difference of nearly equal products, and its rounding
     (~eps ab) would put an error of order ``sqrt(eps)`` into the ReLU ``SigmaDot``; so it is

@@ -21,7 +21,7 @@ theorem) and the closed forms of the *Gaussian kernel maps*
 
 for ReLU (arc-cosine kernels of degree 1 and 0) and erf.  The closed forms are written in
 the numerically stable variables ``(a, b, c, s)`` with ``s = sqrt(a b - c^2)``; they are
-what :mod:`numerics.ntk` lambdifies (see :func:`kernel_map_exprs`).
+what :mod:`lora_theorems.numerics.ntk` lambdifies (see :func:`kernel_map_exprs`).
 """
 
 from __future__ import annotations

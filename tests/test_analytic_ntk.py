@@ -5,7 +5,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from numerics.ntk import analytic_ntk, analytic_ntk_mpmath
+from lora_theorems.numerics.ntk import analytic_ntk, analytic_ntk_mpmath
 
 pytestmark = pytest.mark.claim("L1")
 
@@ -31,7 +31,7 @@ def test_matches_mpmath_recursion(activation, depth, wv, bv):
 
 def test_relu_depth1_by_quadrature():
     """Independent of the closed forms: one hidden ReLU layer, E by 2-D quadrature."""
-    from proofs.ntk_recursion import quadrature_kernel_maps
+    from lora_theorems.proofs.ntk_recursion import quadrature_kernel_maps
 
     X = np.array([[1.0, 0.5], [-0.3, 2.0]])
     nngp, ntk = analytic_ntk(X, 1, "relu", 1.7, 0.2)
@@ -43,7 +43,7 @@ def test_relu_depth1_by_quadrature():
 
 
 def test_erf_depth1_by_quadrature():
-    from proofs.ntk_recursion import quadrature_kernel_maps
+    from lora_theorems.proofs.ntk_recursion import quadrature_kernel_maps
 
     X = np.array([[0.4, -1.0, 2.0], [1.5, 0.3, -0.2]])
     nngp, ntk = analytic_ntk(X, 1, "erf", 1.0, 0.5)
@@ -99,7 +99,7 @@ def test_relu_determinant_update_is_an_identity():
     """The cancellation-free update of ab - c^2 used by analytic_ntk equals a'b' - c'^2 exactly."""
     import sympy as sp
 
-    from proofs.ntk_recursion import kernel_map_exprs
+    from lora_theorems.proofs.ntk_recursion import kernel_map_exprs
 
     a, b, beta, q = sp.symbols("a b beta q", positive=True)
     theta = sp.Symbol("theta", positive=True)

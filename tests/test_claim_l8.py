@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
+from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
 
 
 @pytest.mark.claim("L8")

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from numerics.backend import array_namespace, get_xp, to_numpy
-from numerics.m_delta import (
+from lora_theorems.numerics.backend import array_namespace, get_xp, to_numpy
+from lora_theorems.numerics.m_delta import (
     clopper_pearson,
     gram_eigenvalues,
     m_delta_spectrum,

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.noise import (
+from lora_theorems.numerics.noise import (
     lora_noise,
     make_linear_task,
     noise_covariance,
@@ -154,7 +154,7 @@ def test_m1_evidence(claim_result):
 
 @pytest.mark.claim("M2")
 def test_derivation_engine_detects_a_wrong_formula():
-    from proofs.paper_m_noise import expect, gaussian_moments
+    from lora_theorems.proofs.paper_m_noise import expect, gaussian_moments
 
     a = sp.symbols("a0:2", real=True)
     g = sp.symbols("g0:2", real=True)
@@ -167,7 +167,7 @@ def test_derivation_engine_detects_a_wrong_formula():
 
 @pytest.mark.claim("M2")
 def test_m2_derivation_all_steps_verified():
-    from proofs.paper_m_noise import m1_derivation, m1_zero_mean_failure, m2_derivation
+    from lora_theorems.proofs.paper_m_noise import m1_derivation, m1_zero_mean_failure, m2_derivation
 
     for d in (m1_derivation(), m1_zero_mean_failure(), m2_derivation()):
         assert d.passed

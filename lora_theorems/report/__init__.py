@@ -79,13 +79,17 @@ def package_versions(backend: str = "numpy") -> dict[str, str]:
 def source_digest() -> str:
     """SHA-256 over the Python sources of the packages that compute the report (the code
     that produced it, whether or not it runs from a git checkout)."""
-    import lora_theorems
+    import importlib
 
-    root = Path(lora_theorems.__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for pkg in ("lora_theorems", "numerics", "proofs"):
-        for f in sorted((root / pkg).rglob("*.py")):
-            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    # by module name, so an installed copy and a source checkout of the same code agree
+    for pkg in ("lora_theorems", "lora_theorems.numerics", "lora_theorems.proofs"):
+        base = Path(importlib.import_module(pkg).__file__).resolve().parent
+        for f in sorted(base.rglob("*.py")):
+            if pkg == "lora_theorems" and f.relative_to(base).parts[0] in ("numerics", "proofs"):
+                continue  # hashed under their own package name
+            name = pkg + "/" + f.relative_to(base).as_posix()
+            h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -112,7 +112,7 @@ def _l4_sweep(ctx: CheckContext):
 
     import numpy as np
 
-    from numerics.m_delta import sweep_top_eigenvalue
+    from lora_theorems.numerics.m_delta import sweep_top_eigenvalue
 
     seed = ctx.shared_seed("L4/nsd-sweep")
     key = (ctx.profile, seed, ctx.backend)
@@ -141,7 +141,7 @@ def nsd_sweep(ctx: CheckContext) -> Outcome:
     lambda_max(A^T A - I) > 0 refutes 'negative semi-definite' (the smallest such A is reported)."""
     import numpy as np
 
-    from numerics.m_delta import m_delta_spectrum_direct
+    from lora_theorems.numerics.m_delta import m_delta_spectrum_direct
 
     rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
     fails = [row for row in rows if row[4] > 0]
@@ -181,7 +181,7 @@ def nsd_counterexample_mpmath(ctx: CheckContext) -> Outcome:
     """L4 as written: concrete A (n = 1, 2, 3, r = n, sigma_a^2 n = 0.9 < 1) drawn from the stated
     distribution, entries rounded to 4 decimals, with lambda_max(A^T A - I) > 0 re-verified in mpmath
     at 50 digits on the full n x n matrix."""
-    from numerics.m_delta import mp_lambda_max, sample_lora_a
+    from lora_theorems.numerics.m_delta import mp_lambda_max, sample_lora_a
 
     found = []
     for n in (1, 2, 3):
@@ -210,7 +210,7 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
     """L4 as written ('almost surely'): Clopper-Pearson intervals for P(M_Delta NSD) per configuration,
     Bonferroni over the grid at family-wise level 1e-3; the claim fails if some upper bound is < 1.
     Also tabulates the Marchenko-Pastur prediction c(1+sqrt(r/n))^2 < 1 and the exact r = 1 value."""
-    from numerics.m_delta import clopper_pearson, nsd_probability_r1
+    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1
 
     rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
     alpha = _L4_FAMILY_ALPHA / len(rows)
@@ -267,7 +267,7 @@ def eigenvalues_as_stated(ctx: CheckContext) -> Outcome:
     'r eigenvalues sigma_a^2 n and n - r eigenvalues 0' over random (n, r, sigma_a^2)."""
     import numpy as np
 
-    from numerics.m_delta import m_delta_spectrum_direct, sample_lora_a
+    from lora_theorems.numerics.m_delta import m_delta_spectrum_direct, sample_lora_a
 
     worst, ce, rows = 0.0, None, []
     for n in ctx.pick((1, 2, 3, 8, 32), (1, 2, 3, 4, 8, 16, 32, 64, 128)):
@@ -306,7 +306,7 @@ def corrected_spectrum(ctx: CheckContext) -> Outcome:
 
     import numpy as np
 
-    from numerics.m_delta import m_delta_spectrum, m_delta_spectrum_direct, sample_lora_a
+    from lora_theorems.numerics.m_delta import m_delta_spectrum, m_delta_spectrum_direct, sample_lora_a
 
     eps = np.finfo(float).eps
     worst_rel, disagreements, count, t_fast = 0.0, 0, 0, 0.0
@@ -345,7 +345,7 @@ def corrected_whp_bound(ctx: CheckContext) -> Outcome:
     {0.05, 0.25, 0.5, 1, 1.5} (bounds from 0.999 down to 0.32), r in {1, n/2, n}."""
     import math
 
-    from numerics.m_delta import clopper_pearson, nsd_failure_bound, sweep_top_eigenvalue
+    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_failure_bound, sweep_top_eigenvalue
 
     grid = []
     for n in ctx.pick((1, 4, 16, 64), (1, 2, 4, 16, 64, 256)):
@@ -385,7 +385,7 @@ def corrected_whp_bound(ctx: CheckContext) -> Outcome:
 def r1_closed_form(ctx: CheckContext) -> Outcome:
     """Corrected L4, r = 1: the exact P(NSD) = chi2_n cdf(1/sigma_a^2) lies in the Clopper-Pearson
     interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level 1e-3)."""
-    from numerics.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
+    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
 
     grid = [(n, c) for n in ctx.pick((1, 2, 3, 8, 64), (1, 2, 3, 4, 8, 16, 64, 256)) for c in (0.1, 0.5, 0.9, 0.99)]
     alpha = _L4_FAMILY_ALPHA / len(grid)
@@ -423,7 +423,7 @@ def exact_stated_spectrum(ctx: CheckContext) -> Outcome:
     identity with symbolic entries); on the concrete A = [[1/2, 1/2]] (n=2, r=1, sigma_a^2 =
     1/4 < 1/n) it is {-1, -1/2}, not the stated {sigma_a^2 n, 0} = {1/2, 0}, which is the
     spectrum of A^T A."""
-    from proofs.m_delta import spectrum_derivation, stated_spectrum_counterexample
+    from lora_theorems.proofs.m_delta import spectrum_derivation, stated_spectrum_counterexample
 
     d = spectrum_derivation()
     ce = {k: v for k, v in stated_spectrum_counterexample().items() if k != "A_exact"}
@@ -447,7 +447,7 @@ def exact_spectrum_identity(ctx: CheckContext) -> Outcome:
     """L4 corrected, exact: det(lambda I - (A^TA - I)) = (lambda+1)^(n-r) det((lambda+1) I - AA^T)
     for symbolic A at several sizes; hence eigenvalues s_i^2 - 1 and -1 (n - r times), and
     M_Delta <= 0 iff ||A||_2 <= 1."""
-    from proofs.m_delta import spectrum_derivation
+    from lora_theorems.proofs.m_delta import spectrum_derivation
 
     d = spectrum_derivation()
     ok = d.steps[1].verified is True

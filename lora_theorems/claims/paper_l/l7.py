@@ -3,8 +3,8 @@
 Every reading the source could mean is checked at three levels: the layer ($A^TA$ against
 $I$), the kernel (LoRA against FF empirical NTK Gram matrices of finite networks whose
 adapters satisfy $A^TA\\preceq I$, $B=0$) and the Fisher matrix (materialized, MSE and
-cross-entropy).  Numerics: :mod:`numerics.information`, :mod:`numerics.empirical`,
-:mod:`numerics.fisher`.
+cross-entropy).  Numerics: :mod:`lora_theorems.numerics.information`, :mod:`lora_theorems.numerics.empirical`,
+:mod:`lora_theorems.numerics.fisher`.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def _layer_pairs(ctx: CheckContext):
 def _network(ctx: CheckContext, i: int):
     import numpy as np
 
-    from numerics.empirical import init_fc_params
+    from lora_theorems.numerics.empirical import init_fc_params
 
     depth = 1 + i % 2
     d = int(ctx.rng.integers(2, 4))
@@ -189,7 +189,7 @@ def _network(ctx: CheckContext, i: int):
 def _kernel_pairs(ctx: CheckContext):
     import numpy as np
 
-    from numerics.empirical import empirical_ntk
+    from lora_theorems.numerics.empirical import empirical_ntk
 
     pairs = []
     for i in range(ctx.pick(40, 200)):
@@ -209,8 +209,8 @@ def _kernel_pairs(ctx: CheckContext):
 def _fisher_pairs(ctx: CheckContext):
     import numpy as np
 
-    from numerics.empirical import jacobian, network_output
-    from numerics.fisher import fisher_from_jacobian, weight_factor
+    from lora_theorems.numerics.empirical import jacobian, network_output
+    from lora_theorems.numerics.fisher import fisher_from_jacobian, weight_factor
 
     pairs = []
     for i in range(ctx.pick(16, 60)):
@@ -247,7 +247,7 @@ def _well_separated(lam) -> bool:
 
 def _compare(pairs, keys_of, direction: str = "ff>=lora"):
     """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction)."""
-    from numerics.information import ALPHAS, all_readings
+    from lora_theorems.numerics.information import ALPHAS, all_readings
 
     worst, witness, counts = -math.inf, None, {}
     for ff, lo, meta in pairs:
@@ -504,8 +504,8 @@ def figure3_heatmaps(ctx: CheckContext) -> Outcome:
     import numpy as np
 
     from lora_theorems.ledger import Plot
-    from numerics.information import all_readings
-    from numerics.m_delta import gram_eigenvalues
+    from lora_theorems.numerics.information import all_readings
+    from lora_theorems.numerics.m_delta import gram_eigenvalues
 
     n = ctx.pick(32, 64)
     draws = ctx.pick(8, 32)

@@ -64,7 +64,7 @@ def objective_as_weighted_ntk(ctx: CheckContext) -> Outcome:
     """
     import numpy as np
 
-    from numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
+    from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
 
     trials = ctx.pick(12, 60)
     worst = np.inf

@@ -1,6 +1,6 @@
 """M2: the variance of the injected noise and its decrease with the rank.
 
-Exact moments: :mod:`proofs.paper_m_noise`; Monte Carlo: :mod:`numerics.noise`.
+Exact moments: :mod:`lora_theorems.proofs.paper_m_noise`; Monte Carlo: :mod:`lora_theorems.numerics.noise`.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -63,7 +63,7 @@ def _second_moment_test(G, r, trials, rng, z):
     """Sample mean of N_a N_b (exact mean: Cov_ab, since E N = 0) with z-intervals for all pairs."""
     import numpy as np
 
-    from numerics.noise import lora_noise, noise_covariance, sample_A
+    from lora_theorems.numerics.noise import lora_noise, noise_covariance, sample_A
 
     N = lora_noise(G, sample_A(rng, r, G.shape[1], size=trials)).reshape(trials, -1)
     C = noise_covariance(G, r)
@@ -83,7 +83,7 @@ def _second_moment_test(G, r, trials, rng, z):
 def m2_exact_moments(ctx: CheckContext) -> Outcome:
     """M2: mean, variance and covariance of N from Gaussian moment identities (SymPy), the general
     (s, mu4) formula, the batch-size dependence and the sign of d Var / dr."""
-    from proofs.paper_m_noise import m2_derivation
+    from lora_theorems.proofs.paper_m_noise import m2_derivation
 
     d = m2_derivation()
     return Outcome(
@@ -103,7 +103,7 @@ def m2_variance_monte_carlo(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from numerics.noise import noise_variance
+    from lora_theorems.numerics.noise import noise_variance
 
     alpha = 1e-3
     Gs, ranks = _configs(ctx)
@@ -124,7 +124,7 @@ def m2_variance_monte_carlo(ctx: CheckContext) -> Outcome:
     zz = stats.norm.isf(alpha / (2 * len(rs)))
     mc, err = [], []
     for r in rs:
-        from numerics.noise import lora_noise, sample_A
+        from lora_theorems.numerics.noise import lora_noise, sample_A
 
         x = lora_noise(G, sample_A(ctx.rng, r, G.shape[1], size=trials))[:, 0, 0]
         mc.append(float((x**2).mean()))
@@ -170,7 +170,7 @@ def m2_init_dependence(ctx: CheckContext) -> Outcome:
     s = 1/(3n), mu4 = 9 s^2 / 5) the noise is biased and its variance grows with r."""
     import numpy as np
 
-    from numerics.noise import noise_variance_general_init
+    from lora_theorems.numerics.noise import noise_variance_general_init
 
     n = 64
     G = np.ones((1, n)) / np.sqrt(n)
@@ -201,7 +201,7 @@ def m2_covariance_monte_carlo(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from numerics.noise import noise_covariance
+    from lora_theorems.numerics.noise import noise_covariance
 
     alpha = 1e-3
     Gs, ranks = _configs(ctx)

@@ -1,6 +1,6 @@
 """M3: a Berry-Esseen bound on the distance between the noise and a Gaussian.
 
-Exact per-coordinate law and distances: :mod:`numerics.berry_esseen`.
+Exact per-coordinate law and distances: :mod:`lora_theorems.numerics.berry_esseen`.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -85,7 +85,7 @@ def _sweep(ctx):
 def _law(theta, r):
     import math
 
-    from numerics.berry_esseen import CoordinateLaw
+    from lora_theorems.numerics.berry_esseen import CoordinateLaw
 
     return CoordinateLaw(gj=float(theta), c=float(math.sqrt(max(1 - theta**2, 0.0))), r=int(r))
 
@@ -98,7 +98,7 @@ def m3_coordinate_kolmogorov(ctx: CheckContext) -> Outcome:
     """M3: exact Kolmogorov distance (rigorous bracket from monotone CDFs on a grid, exact CDF by
     conditional-normal quadrature or chi-square closed form) vs 0.4748 rho/(sigma^3 sqrt r), over
     the direction theta = |G_ij| / ||G_i|| and the rank."""
-    from numerics.berry_esseen import berry_esseen_bound, kolmogorov_distance
+    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, kolmogorov_distance
 
     thetas, ranks = _sweep(ctx)
     rows, worst, cex = [], float("inf"), None
@@ -150,7 +150,7 @@ def m3_coordinate_kolmogorov(ctx: CheckContext) -> Outcome:
 def m3_coordinate_tv(ctx: CheckContext) -> Outcome:
     """M3: total variation distance of one coordinate to its Gaussian (set {f > phi} located on a
     fine grid, masses from the exact CDFs) vs the Berry-Esseen expression."""
-    from numerics.berry_esseen import berry_esseen_bound, tv_distance
+    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, tv_distance
 
     thetas, ranks = _sweep(ctx)
     rows, worst, cex, curves = [], float("inf"), None, {}
@@ -197,7 +197,7 @@ def m3_coordinate_tv(ctx: CheckContext) -> Outcome:
 def m3_row_tv_lower_bound(ctx: CheckContext) -> Outcome:
     """M3 (descriptive): the row has a density, so its TV is < 1; projecting on g gives the exact
     lower bound TV(row) >= TV(g.N_i) = TV of ||g||^2 (chi^2_r / r - 1), the theta = 1 coordinate law."""
-    from numerics.berry_esseen import tv_distance
+    from lora_theorems.numerics.berry_esseen import tv_distance
 
     rows = tuple((r, tv_distance(_law(1.0, r))) for r in (1, 2, 4, 16, 64, 256))
     return Outcome(
@@ -223,7 +223,7 @@ def m3_matrix_tv(ctx: CheckContext) -> Outcome:
     < 1. Counterexample G = I_4, r = 3: det(N + I) = det(A^T A) = 0 always, never for the Gaussian."""
     import numpy as np
 
-    from numerics.berry_esseen import berry_esseen_bound, coordinate_law, matrix_rank_distinguisher
+    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, coordinate_law, matrix_rank_distinguisher
 
     alpha = 1e-3
     G = np.eye(4)
@@ -261,7 +261,7 @@ def m3_matrix_tv_is_one(ctx: CheckContext) -> Outcome:
     """M3 corrected: TV(N, Gaussian) = 1 whenever r < rank G, at every such r (rank test with
     Clopper-Pearson bounds, Bonferroni over the cases)."""
 
-    from numerics.berry_esseen import matrix_rank_distinguisher
+    from lora_theorems.numerics.berry_esseen import matrix_rank_distinguisher
 
     alpha = 1e-3
     cases = _matrix_cases(ctx)
