@@ -58,25 +58,15 @@ def _config(config: RunConfig | None, **options: Any) -> RunConfig:
     return RunConfig(**{k: v for k, v in options.items() if v is not None})
 
 
-def run_claim(
-    claim_id: str,
-    *,
-    config: RunConfig | None = None,
-    profile: str | None = None,
-    seed: int | None = None,
-    backend: str | None = None,
-    jobs: int | None = None,
-    dask: str | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> ClaimResult:
+def run_claim(claim_id: str, **options: Any) -> ClaimResult:
     """Run every check of one claim and return its evidence and the verdict derived from it.
 
-    The run is described by ``config`` (a :class:`RunConfig`) or by its fields as keywords
-    (defaults: quick profile, seed 0, NumPy, one process). Nothing is cached between calls:
-    the checks are deterministic functions of the configuration.
+    ``options`` are those of :func:`build_ledger`: ``config=RunConfig(...)`` or its fields
+    as keywords (``profile``, ``seed``, ``backend``, ``jobs``, ``dask``; defaults: quick
+    profile, seed 0, NumPy, one process), and ``progress``. Nothing is cached between
+    calls: the checks are deterministic functions of the configuration.
     """
-    return build_ledger([claim_id], config=config, profile=profile, seed=seed, backend=backend,
-                        jobs=jobs, dask=dask, progress=progress).results[0]
+    return build_ledger([claim_id], **options).results[0]
 
 
 @dataclass(frozen=True)
