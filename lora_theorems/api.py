@@ -165,7 +165,15 @@ class MDeltaReport:
 
 
 def explore_m_delta(
-    width: int, rank: int, variance: float, *, trials: int = 2000, seed: int = 0, confidence: float = 0.99
+    width: int,
+    rank: int,
+    variance: float,
+    *,
+    trials: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.99,
+    progress: Callable[[str], None] | None = None,
+    max_seconds: float | None = None,
 ) -> MDeltaReport:
     """Probe claim L4 at one point: how often is $M_\\Delta = A^TA - I$ negative semi-definite?
 
@@ -175,9 +183,19 @@ def explore_m_delta(
     ($F_{\\chi^2_n}(1/\\sigma_a^2)$), the Gaussian-concentration bound on $P(M_\\Delta\\not\\preceq0)$,
     and the Marchenko-Pastur edge $\\sigma_a^2(\\sqrt n+\\sqrt r)^2$ of $\\lambda_{\\max}(A^TA)$.
 
-    ``ValueError`` for rank > width, a negative or NaN variance, a non-positive trial count.
+    The cost is estimated before any draw (:func:`lora_theorems.numerics.m_delta.sweep_cost`):
+    a batch needing more than 2 GiB, or an estimated time beyond ``max_seconds`` (default
+    :data:`~lora_theorems.numerics.m_delta.TIME_LIMIT_S`, 30 minutes), is refused with a
+    ``ValueError`` stating the estimate and the limit.  ``progress(msg)``, if given, hears
+    how far a long run is, about once a second.
+
+    ``ValueError`` for rank > width, a negative, zero, NaN or infinite variance, a
+    non-positive trial count, work beyond the limits, or a variance so large that
+    $\\lambda_{\\max}$ overflows float64 (never a NaN counted as NSD).
     """
     from lora_theorems.numerics.m_delta import (
+        TIME_LIMIT_S,
+        check_sweep_budget,
         clopper_pearson,
         mp_top_edge,
         nsd_failure_bound,
@@ -190,9 +208,18 @@ def explore_m_delta(
     variance = validate_variance(variance, "variance", allow_zero=False)
     trials = validate_positive_int(trials, "trials")
     seed = validate_seed(seed)
-    if not 0 < confidence < 1:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    res = sweep_top_eigenvalue(np.random.default_rng(seed), width, rank, variance, trials)
+    if max_seconds is None:
+        max_seconds = TIME_LIMIT_S
+    elif isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
+        raise ValueError(f"max_seconds must be a positive number, got {max_seconds!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be callable, got {type(progress).__name__}")
+    edge = mp_top_edge(width, rank, variance) - 1.0  # refuses a variance whose edge overflows, before any work
+    check_sweep_budget(width, rank, trials, keep_values=False, time_limit=max_seconds)
+    res = sweep_top_eigenvalue(np.random.default_rng(seed), width, rank, variance, trials, keep_witness=False,
+                               keep_values=False, progress=progress)
     ok = trials - res["failures"]
     return MDeltaReport(
         width=width,
@@ -203,8 +230,8 @@ def explore_m_delta(
         p_nsd=ok / trials,
         ci=clopper_pearson(ok, trials, 1 - confidence),
         confidence=confidence,
-        max_top_eigenvalue=float(res["lam_max"].max()),
-        mp_top_edge=mp_top_edge(width, rank, variance) - 1.0,
+        max_top_eigenvalue=res["max_lam_max"],
+        mp_top_edge=edge,
         exact_p_nsd=nsd_probability_r1(width, variance) if rank == 1 else None,
         failure_bound=nsd_failure_bound(width, rank, variance),
         stated_eigenvalues=f"{variance * width:.6g} (x{rank}), 0 (x{width - rank})",

@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=_number(int), required=True, help="n, the input width of the layer")
     p.add_argument("--rank", type=_number(int), required=True, help="r <= n")
     p.add_argument("--variance", type=_number(float), required=True, help="sigma_a^2 > 0")
-    p.add_argument("--trials", type=_number(int), default=2000)
+    p.add_argument("--trials", type=_number(int), default=2000,
+                   help="Monte Carlo draws (default 2000); work estimated beyond 2 GiB or 30 minutes is refused")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="JSON on stdout")
     p = sub.add_parser("report", help="write the verification report (Markdown and figures)")
@@ -102,7 +103,12 @@ def _run(args: argparse.Namespace) -> int:
         print("\n\n".join(render_derivation(d, args.format) for d in ds))
         return 0
     if args.command == "m-delta":
-        rep = api.explore_m_delta(args.width, args.rank, args.variance, trials=args.trials, seed=args.seed)
+        progress = stderr_progress()  # long probes say how far they are; refused ones fail before any work
+        try:
+            rep = api.explore_m_delta(args.width, args.rank, args.variance, trials=args.trials, seed=args.seed,
+                                      progress=progress)
+        finally:
+            progress.close()
         if args.json:
             _print_json(rep.to_json())
         else:

@@ -34,7 +34,10 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id): ties a test to a claim of the ledger")
     config.addinivalue_line("markers", "heavy: heavy sweep, only with --run-heavy")
-    api.validate_run_options(config.getoption("--lt-profile"), config.getoption("--lt-seed"), "numpy")
+    try:
+        api.validate_run_options(config.getoption("--lt-profile"), config.getoption("--lt-seed"), "numpy")
+    except ValueError as exc:  # a clean usage error (exit 4), not an INTERNALERROR traceback
+        raise pytest.UsageError(f"lora-theorems: {exc}") from None
 
 
 def pytest_collection_modifyitems(config, items):

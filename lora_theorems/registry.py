@@ -42,7 +42,7 @@ def _natural(claim_id: str) -> tuple:
     return (m.group(1), int(m.group(2))) if m else (claim_id, 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _discover() -> tuple[tuple[Paper, ...], dict[str, tuple[Claim, ModuleType]]]:
     found_papers: list[Paper] = []
     found_claims: dict[str, tuple[Claim, ModuleType]] = {}
@@ -93,13 +93,25 @@ def get_claim(claim_id: str) -> Claim:
 
 
 def resolve_ids(ids) -> tuple[str, ...]:
-    """Validate claim ids (``None`` or empty: all claims) and return them canonical."""
+    """Validate claim ids and return them canonical, without repeats.
+
+    ``ids``: ``None`` (all claims), one id (``"L4"``, case-insensitive) or an iterable of ids
+    (empty: none).  Anything else, or an unknown id, is a ``ValueError`` naming it.
+    """
     if ids is None:
         return tuple(c.id for c in all_claims())
     if isinstance(ids, str):
         ids = [ids]
+    if isinstance(ids, (bytes, bytearray)):
+        raise ValueError(f"claim ids must be str, got {ids!r}")
+    try:
+        ids = list(ids)
+    except TypeError:
+        raise ValueError(f"claim ids must be a claim id or a list of them, got {ids!r}") from None
     out = []
     for i in ids:
+        if not isinstance(i, str):
+            raise _unknown(i)
         cid = get_claim(i).id
         if cid not in out:
             out.append(cid)

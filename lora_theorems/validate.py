@@ -19,6 +19,9 @@ __all__ = [
     "validate_rank",
     "validate_variance",
     "validate_finite",
+    "validate_rng",
+    "validate_rtol",
+    "validate_spectrum",
 ]
 
 PROFILES = ("quick", "full")
@@ -85,3 +88,35 @@ def validate_finite(array: Any, name: str = "input") -> Any:
     if not bool(xp.all(xp.isfinite(xp.asarray(a)))):
         raise ValueError(f"{name} contains NaN or infinity")
     return array
+
+
+def validate_rng(rng: Any, name: str = "rng") -> Any:
+    """``rng`` must be a :class:`numpy.random.Generator` (``np.random.default_rng(seed)``)."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    return rng
+
+
+def validate_rtol(rtol: Any, name: str = "rtol") -> float | None:
+    """A relative tolerance: ``None`` (the default of the caller) or a finite real in ``[0, 1)``."""
+    if rtol is None:
+        return None
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+        raise ValueError(f"{name} must be a real number in [0, 1), got {rtol!r}")
+    v = float(rtol)
+    if not (math.isfinite(v) and 0.0 <= v < 1.0):
+        raise ValueError(f"{name} must be a real number in [0, 1), got {v}")
+    return v
+
+
+def validate_spectrum(lam: Any, name: str = "eigenvalues") -> np.ndarray:
+    """A finite 1-D array of eigenvalues (a scalar counts as one); a matrix is refused, not flattened."""
+    try:
+        a = np.asarray(lam, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D array of real numbers, got {type(lam).__name__}") from None
+    if a.ndim > 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {a.shape} (for a matrix M pass np.linalg.eigvalsh(M))")
+    a = a.reshape(-1)
+    validate_finite(a, name)
+    return a

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lora_theorems.validate import validate_finite
+from lora_theorems.validate import validate_finite, validate_positive_int, validate_rtol
 
 __all__ = [
     "fisher_from_jacobian",
@@ -87,6 +87,12 @@ def weight_factor(F: Any, y: Any, loss: str, kind: str = "expected") -> np.ndarr
 
 def fisher_from_jacobian(J: np.ndarray, L: np.ndarray, n_samples: int) -> np.ndarray:
     """Reference: the materialized $P\\times P$ Fisher $\\frac1N J^T L L^T J$ (L6, eq. (5) left side)."""
+    n_samples = validate_positive_int(n_samples, "n_samples")
+    J, L = np.asarray(J, dtype=np.float64), np.asarray(L, dtype=np.float64)
+    if J.ndim != 2 or L.ndim != 2 or L.shape[0] != J.shape[0]:
+        raise ValueError(f"need J of shape (N*k, P) and L of shape (N*k, m), got {J.shape} and {L.shape}")
+    validate_finite(J, "J")
+    validate_finite(L, "L")
     V = L.T @ J
     return (V.T @ V) / n_samples
 
@@ -105,7 +111,15 @@ def nonzero_eigenvalues(M: np.ndarray, rtol: float | None = None) -> np.ndarray:
     Default ``rtol = size * eps``: eigenvalues of a PSD matrix computed in float64 carry an
     absolute error of order ``size * eps * ||M||`` (Weyl + backward stability of eigh).
     """
-    w = np.linalg.eigvalsh((M + M.T) / 2)
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"M must be a square matrix, got shape {M.shape}")
+    validate_finite(M, "M")
+    rtol = validate_rtol(rtol)
+    # halve before adding: (M + M^T) / 2 would overflow for entries near the float64 maximum
+    w = np.linalg.eigvalsh(M / 2 + M.T / 2)
+    if not np.isfinite(w).all():
+        raise ValueError("the eigenvalues of M overflow float64")
     scale = np.abs(w).max() if w.size else 0.0
     tol = (M.shape[0] * np.finfo(np.float64).eps if rtol is None else rtol) * scale
     return np.sort(w[w > tol])[::-1]

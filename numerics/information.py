@@ -20,11 +20,12 @@ arises):
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from lora_theorems.validate import validate_finite
+from lora_theorems.validate import validate_rtol, validate_spectrum
 
 __all__ = [
     "ALPHAS",
@@ -39,17 +40,25 @@ ALPHAS = (0.0, 0.25, 0.5, 0.9, 1.0, 1.5, 2.0, 3.0, 10.0, math.inf)
 
 
 def positive_eigenvalues(lam: Any, rtol: float | None = None) -> np.ndarray:
-    """The strictly positive part of a spectrum (descending), zeros cut at ``rtol * max``.
+    """The strictly positive part of a spectrum (descending), zeros cut at ``rtol * max`` (L7).
 
     Default ``rtol = len(lam) * eps``: the floating-point noise level of eigenvalues of a
-    PSD matrix of that size computed by a backward-stable solver.
+    PSD matrix of that size computed by a backward-stable solver.  ``lam`` must be a finite
+    1-D array (a matrix is refused: pass its eigenvalues); ``rtol`` a real in ``[0, 1)``.
     """
-    lam = np.asarray(lam, dtype=np.float64).ravel()
-    validate_finite(lam, "eigenvalues")
+    lam = validate_spectrum(lam)
+    rtol = validate_rtol(rtol)
     if lam.size == 0:
         return lam
     tol = (lam.size * np.finfo(np.float64).eps if rtol is None else rtol) * max(np.abs(lam).max(), 0.0)
     return np.sort(lam[lam > tol])[::-1]
+
+
+def _finite(value: float, what: str) -> float:
+    """``value`` if finite; a ``ValueError`` when the true value lies beyond float64."""
+    if not math.isfinite(value):
+        raise ValueError(f"{what} overflows float64 for this spectrum")
+    return value
 
 
 def information_bits(lam: Any, reading: str = "log-pdet", rtol: float | None = None) -> float:
@@ -58,17 +67,26 @@ def information_bits(lam: Any, reading: str = "log-pdet", rtol: float | None = N
     Parameters
     ----------
     lam : array
-        Eigenvalues (of a Fisher matrix, a kernel Gram matrix, or $A^TA$).
+        Eigenvalues (of a Fisher matrix, a kernel Gram matrix, or $A^TA$), 1-D, finite.
     reading : {"log-pdet", "trace"}
         $\\tfrac12\\log\\det_{pseudo} = \\tfrac12\\sum_{\\lambda>0}\\log\\lambda$, or
         $\\tfrac12\\sum_{\\lambda>0}\\lambda$ (the right-hand side of eq. (6) as written).
+    rtol : float in [0, 1), optional
+        Eigenvalues at or below ``rtol * max|lam|`` count as zero (default ``len(lam) * eps``).
+
+    Raises
+    ------
+    ValueError
+        Unknown reading, a bad ``rtol``, a non-finite or 2-D ``lam``, or a value beyond float64.
     """
+    if reading not in ("log-pdet", "trace"):
+        raise ValueError(f"unknown IB reading {reading!r} (choose log-pdet or trace)")
     p = positive_eigenvalues(lam, rtol)
     if reading == "log-pdet":
-        return 0.5 * float(np.sum(np.log(p)))
-    if reading == "trace":
-        return 0.5 * float(np.sum(p))
-    raise ValueError(f"unknown IB reading {reading!r} (choose log-pdet or trace)")
+        return _finite(0.5 * float(np.sum(np.log(p))), "IB (log-pdet)")
+    # halve before summing: two eigenvalues near the float64 maximum still give a finite IB
+    with np.errstate(over="ignore"):
+        return _finite(float(np.sum(0.5 * p)), "IB (trace)")
 
 
 def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | None = None) -> float:
@@ -77,31 +95,48 @@ def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | N
     Parameters
     ----------
     lam : array
-        Eigenvalues; only the positive ones enter.
+        Eigenvalues, 1-D, finite; only the positive ones enter.
     alpha : float
         $\\alpha\\ge0$, ``math.inf`` allowed; $\\alpha=1$ is the Shannon form (module docstring).
     spectrum : {"raw", "normalized"}
         Apply eq. (7) to the eigenvalues as they are, or to $p_i=\\lambda_i/\\sum\\lambda_j$.
+    rtol : float in [0, 1), optional
+        As in :func:`information_bits`.
+
+    Sums that could overflow are formed relative to the largest eigenvalue ($\\log\\sum p^\\alpha
+    = \\alpha\\log p_{\\max} + \\log\\sum (p/p_{\\max})^\\alpha$; $\\sum p$ as $p_{\\max}\\sum p/p_{\\max}$),
+    so finite spectra give finite values wherever the value itself is representable;
+    otherwise ``ValueError``.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)) or math.isnan(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a real number >= 0, got {alpha!r}")
+    if spectrum not in ("raw", "normalized"):
+        raise ValueError(f"unknown spectrum {spectrum!r} (choose raw or normalized)")
     p = positive_eigenvalues(lam, rtol)
     if p.size == 0:
         raise ValueError("spectrum has no positive eigenvalue")
     if spectrum == "normalized":
-        p = p / p.sum()
-    elif spectrum != "raw":
-        raise ValueError(f"unknown spectrum {spectrum!r} (choose raw or normalized)")
+        with np.errstate(over="ignore"):
+            total = p.sum()
+        # a sum beyond float64 (eigenvalues near its maximum): normalize the rescaled spectrum instead
+        p = p / total if math.isfinite(total) else (p / p[0]) / np.sum(p / p[0])
+    what = f"H_{alpha:g} ({spectrum})"
     if alpha == 0:
         return math.log(p.size)
     if alpha == 1:
-        return float(-np.sum(p * np.log(p)))
+        with np.errstate(over="ignore"):
+            h = float(-np.sum(p * np.log(p)))
+        if not math.isfinite(h):  # -sum p log p = -p_max sum q (log q + log p_max), q = p / p_max
+            q = p / p[0]
+            with np.errstate(over="ignore"):
+                h = -float(p[0]) * float(np.sum(q * (np.log(q) + math.log(p[0]))))
+        return _finite(h, what)
     if math.isinf(alpha):
         return -math.log(float(p[0]))
     # log sum p^alpha computed stably: alpha*log p_max + log sum (p/p_max)^alpha
     lp = np.log(p)
     m = lp.max()
-    return float((alpha * m + math.log(float(np.sum(np.exp(alpha * (lp - m)))))) / (1.0 - alpha))
+    return _finite(float((alpha * m + math.log(float(np.sum(np.exp(alpha * (lp - m)))))) / (1.0 - alpha)), what)
 
 
 def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None = None) -> dict[str, float]:

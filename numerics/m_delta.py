@@ -17,17 +17,28 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lora_theorems.validate import validate_finite, validate_positive_int, validate_rank, validate_variance
+from lora_theorems.validate import (
+    validate_finite,
+    validate_positive_int,
+    validate_rank,
+    validate_rng,
+    validate_variance,
+)
 
 from .backend import asarray, get_xp, random_normal, synchronize, to_numpy
 
 __all__ = [
+    "MEMORY_LIMIT_BYTES",
     "MDeltaSpectrum",
+    "SweepCost",
+    "TIME_LIMIT_S",
+    "check_sweep_budget",
     "clopper_pearson",
     "gram_eigenvalues",
     "m_delta_spectrum",
@@ -39,8 +50,26 @@ __all__ = [
     "nsd_failure_bound",
     "nsd_probability_r1",
     "sample_lora_a",
+    "sweep_cost",
     "sweep_top_eigenvalue",
 ]
+
+#: the most memory one batch of a sweep may take (the matrices, their Gram matrices, the kept values)
+MEMORY_LIMIT_BYTES = 2 * 2**30
+#: the longest estimated run :func:`check_sweep_budget` lets through by default (30 minutes)
+TIME_LIMIT_S = 1800.0
+# Cost model of one matrix (float64, one core): drawing r n normals, the Gram A A^T (2 r^2 n
+# flops), eigvalsh of an r x r matrix (about 4 r^3 flops for values only), at a nominal
+# 5e10 flop/s (a recent core with a tuned BLAS; measured 2e10-2e11 at r = 64..1000), plus
+# 0.4 microseconds of per-matrix overhead (measured at r = 2).  An estimate, within a factor
+# of a few: it exists to refuse hours of work up front, not to predict seconds.
+_NOMINAL_FLOPS = 5e10
+_OVERHEAD_S = 4e-7
+# Gram matrices are formed from A / 2^k when max|A| leaves [2^-400, 2^400]: inside that range
+# no entry of A A^T can overflow (n < 2^200) and nothing that matters underflows, and the
+# computation is exactly the unscaled one; outside it the power-of-two scale is exact and the
+# squared singular values are scaled back (an overflow there raises instead of giving NaN).
+_SAFE_LOG2 = 400
 
 
 @dataclass(frozen=True)
@@ -72,18 +101,43 @@ class MDeltaSpectrum:
 
 
 def _check_stack(A: Any) -> tuple[int, int]:
-    if A.ndim < 2:
-        raise ValueError(f"A must have shape (..., r, n), got shape {tuple(A.shape)}")
+    if getattr(A, "ndim", np.ndim(A)) < 2:
+        raise ValueError(f"A must have shape (..., r, n), got shape {tuple(np.shape(A))}")
     r, n = int(A.shape[-2]), int(A.shape[-1])
     validate_rank(r, n)
     validate_finite(A, "A")
     return r, n
 
 
+def _gram_top(A: Any, xp: Any, *, all_values: bool = True) -> Any:
+    """Eigenvalues of $AA^T$ (ascending; only the largest when ``all_values`` is false), in ``xp``,
+    with the power-of-two rescaling of ``_SAFE_LOG2`` when the entries are extreme."""
+    amax = float(xp.max(xp.abs(A))) if A.size else 0.0
+    k = 0
+    if amax > 0 and not 2.0**-_SAFE_LOG2 <= amax <= 2.0**_SAFE_LOG2:
+        k = math.frexp(amax)[1]
+        A = A * 2.0**-k  # exact: a power of two
+    w = xp.linalg.eigvalsh(A @ xp.swapaxes(A, -1, -2))
+    if not all_values:
+        w = w[..., -1]
+    if k:
+        with np.errstate(over="ignore"):
+            w = xp.ldexp(w, 2 * k)
+    if not bool(xp.all(xp.isfinite(w))):
+        raise ValueError(
+            f"the squared singular values of A overflow float64 (max |A| = {amax:.3g}); "
+            "lambda_max(A^T A) is not representable"
+        )
+    return w
+
+
 def gram_eigenvalues(A: Any, backend: str | None = None) -> np.ndarray:
-    """Squared singular values of a stack of $A$ (``(..., r, n)``), descending, via $AA^T$.
+    """Squared singular values of a stack of $A$ (``(..., r, n)``), descending, via $AA^T$ (L4, L5).
 
     Cost $O(r^2 n + r^3)$ per matrix, batched in one ``eigvalsh`` call.  Returns NumPy.
+    Extreme entries are rescaled by a power of two before squaring, so any finite ``A`` whose
+    squared singular values are representable gets them; ``ValueError`` if they overflow, if
+    ``A`` is not a finite ``(..., r, n)`` stack, or if ``r > n``.
     """
     xp = get_xp(backend) if backend else None
     if xp is None:
@@ -92,9 +146,7 @@ def gram_eigenvalues(A: Any, backend: str | None = None) -> np.ndarray:
         xp = array_namespace(A)
     A = asarray(A, xp)
     _check_stack(A)
-    G = A @ xp.swapaxes(A, -1, -2)
-    w = xp.linalg.eigvalsh(G)
-    return to_numpy(w)[..., ::-1]
+    return to_numpy(_gram_top(A, xp))[..., ::-1]
 
 
 def m_delta_spectrum(A: Any, backend: str | None = None) -> MDeltaSpectrum:
@@ -115,10 +167,10 @@ def m_delta_spectrum(A: Any, backend: str | None = None) -> MDeltaSpectrum:
     Raises
     ------
     ValueError
-        ``r > n``, or ``A`` not finite.
+        ``r > n``, ``A`` not a finite ``(..., r, n)`` stack, or $s_1(A)^2$ beyond float64.
     """
+    s2 = gram_eigenvalues(A, backend)  # validates the shape first
     r, n = int(np.shape(A)[-2]), int(np.shape(A)[-1])
-    s2 = gram_eigenvalues(A, backend)
     return MDeltaSpectrum(top=s2 - 1.0, n=n, r=r)
 
 
@@ -138,10 +190,95 @@ def sample_lora_a(
 
     ``size`` prepends batch dimensions; the result lives in ``backend``'s namespace.
     """
+    validate_rng(rng)
     r, n = validate_rank(r, n)
     s2 = validate_variance(sigma_a2, "sigma_a2")
     size = (size,) if isinstance(size, int) else tuple(size)
     return random_normal(rng, size + (r, n), math.sqrt(s2), get_xp(backend))
+
+
+@dataclass(frozen=True)
+class SweepCost:
+    """Up-front cost of :func:`sweep_top_eigenvalue` (claim L4): memory of one batch, flops, seconds."""
+
+    batch: int
+    batch_bytes: int
+    values_bytes: int
+    flops: float
+    seconds: float
+
+    def describe(self) -> str:
+        """One line: the estimates, readable."""
+        return (f"about {_bytes(self.batch_bytes + self.values_bytes)} of memory and {self.flops:.2g} flop "
+                f"(~{_duration(self.seconds)} at {_NOMINAL_FLOPS:.0e} flop/s)")
+
+
+def _bytes(b: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if b >= size:
+            return f"{b / size:.3g} {unit}"
+    return f"{int(b)} B"
+
+
+def _duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 7200:
+        return f"{s / 60:.3g} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.3g} h"
+    return f"{s / 86400:.3g} days"
+
+
+def _batch_size(n: int, r: int, batch: int) -> int:
+    return max(1, min(batch, 2**22 // (r * n)))  # keep one batch of A under ~32 MiB of float64
+
+
+def sweep_cost(n: int, r: int, trials: int, *, batch: int = 4096, keep_values: bool = True) -> SweepCost:
+    """Estimated cost of ``sweep_top_eigenvalue(rng, n, r, ., trials)`` before any draw (L4).
+
+    Memory of one batch: the matrices $A$ and a rescaled copy, their $r\\times r$ Gram
+    matrices and the eigensolver's copy of them (``8 b (2 r n + 2 r^2)`` bytes for ``b``
+    matrices), plus ``8 trials`` bytes for the kept $\\lambda_{\\max}$ values.  Time: the cost
+    model of the module (``2 r^2 n + 4 r^3 + 30 r n`` flop per matrix at a nominal rate,
+    plus a per-matrix overhead).
+    """
+    r, n = validate_rank(r, n)
+    trials = validate_positive_int(trials, "trials")
+    b = _batch_size(n, r, validate_positive_int(batch, "batch"))
+    per_matrix_bytes = 8 * (2 * r * n + 2 * r * r)
+    flops_per = 2.0 * r * r * n + 4.0 * r**3 + 30.0 * r * n
+    return SweepCost(
+        batch=b,
+        batch_bytes=b * per_matrix_bytes,
+        values_bytes=8 * trials if keep_values else 0,
+        flops=trials * flops_per,
+        seconds=trials * (_OVERHEAD_S + flops_per / _NOMINAL_FLOPS),
+    )
+
+
+def check_sweep_budget(
+    n: int,
+    r: int,
+    trials: int,
+    *,
+    keep_values: bool = True,
+    memory_limit: float = MEMORY_LIMIT_BYTES,
+    time_limit: float | None = TIME_LIMIT_S,
+) -> SweepCost:
+    """Refuse a sweep that cannot fit: ``ValueError`` (one line with the estimate and the limit)
+    when one batch needs more than ``memory_limit`` bytes, or when the estimated time exceeds
+    ``time_limit`` seconds (``None``: no time limit).  Returns the :class:`SweepCost` (L4)."""
+    cost = sweep_cost(n, r, trials, keep_values=keep_values)
+    need = cost.batch_bytes + cost.values_bytes
+    where = f"width {n}, rank {r}, {trials} trials"
+    if need > memory_limit:
+        raise ValueError(f"{where} needs {_bytes(need)} of memory at once; the limit is {_bytes(memory_limit)} "
+                         "(lower the width, rank or trials)")
+    if time_limit is not None and cost.seconds > time_limit:
+        raise ValueError(f"{where} would take an estimated {_duration(cost.seconds)} ({cost.flops:.2g} flop at "
+                         f"{_NOMINAL_FLOPS:.0e} flop/s); the limit is {_duration(time_limit)} (lower the width, rank or trials)")
+    return cost
 
 
 def sweep_top_eigenvalue(
@@ -154,42 +291,65 @@ def sweep_top_eigenvalue(
     batch: int = 4096,
     backend: str = "numpy",
     keep_witness: bool = True,
+    keep_values: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Monte Carlo of $\\lambda_{\\max}(A^TA - I)$ over ``trials`` draws (claim L4).
 
-    Draws are processed in stacked batches; the $n\\times n$ matrix is never formed.
+    Draws are processed in stacked batches; the $n\\times n$ matrix is never formed.  A batch
+    that would exceed :data:`MEMORY_LIMIT_BYTES` is refused up front (:func:`check_sweep_budget`,
+    no time limit here); ``progress(msg)``, if given, hears about once a second how far it is.
 
     Returns
     -------
     dict
-        ``lam_max`` (NumPy array of the ``trials`` values), ``failures`` (count with
-        $\\lambda_{\\max}>0$), ``witness`` (the first $A$ with $\\lambda_{\\max} > 0$, as a NumPy
-        array, or ``None``), ``configs_per_s`` (matrices per second).
+        ``lam_max`` (NumPy array of the ``trials`` values, or ``None`` unless ``keep_values``),
+        ``max_lam_max`` (the largest), ``failures`` (count with $\\lambda_{\\max}>0$), ``witness``
+        (the first $A$ with $\\lambda_{\\max} > 0$, as a NumPy array, or ``None``),
+        ``configs_per_s`` (matrices per second).
+
+    Raises
+    ------
+    ValueError
+        Bad sizes, variance or generator, a batch beyond the memory limit, or
+        $\\lambda_{\\max}$ beyond float64 (e.g. ``sigma_a2 = 1e308``): never a NaN counted as NSD.
     """
+    validate_rng(rng)
+    r, n = validate_rank(r, n)
+    validate_variance(sigma_a2, "sigma_a2")
     validate_positive_int(trials, "trials")
     validate_positive_int(batch, "batch")
+    cost = check_sweep_budget(n, r, trials, keep_values=keep_values, time_limit=None)
     xp = get_xp(backend)
     out = []
     witness = None
-    t0 = time.perf_counter()
+    failures, top = 0, -math.inf
+    t0 = last = time.perf_counter()
     done = 0
-    batch = max(1, min(batch, 2**22 // (r * n)))  # keep one batch of A under ~32 MiB of float64
+    batch = cost.batch
     while done < trials:
         b = min(batch, trials - done)
         A = sample_lora_a(rng, n, r, sigma_a2, b, backend)
-        G = A @ xp.swapaxes(A, -1, -2)
-        lam = xp.linalg.eigvalsh(G)[..., -1] - 1.0
-        lam_np = to_numpy(lam)
-        if keep_witness and witness is None and (lam_np > 0).any():
-            witness = to_numpy(A[int(np.argmax(lam_np > 0))])
-        out.append(lam_np)
+        lam_np = to_numpy(_gram_top(A, xp, all_values=False) - 1.0)
+        pos = lam_np > 0
+        if keep_witness and witness is None and pos.any():
+            witness = to_numpy(A[int(np.argmax(pos))])
+        failures += int(pos.sum())
+        top = max(top, float(lam_np.max()))
+        if keep_values:
+            out.append(lam_np)
         done += b
+        now = time.perf_counter()
+        if progress is not None and now - last >= 1.0 and done < trials:
+            last = now
+            left = (now - t0) * (trials - done) / done
+            progress(f"L4 sweep n={n} r={r}: {done}/{trials} matrices ({100 * done / trials:.0f}%), about {_duration(left)} left")
     synchronize(xp)
     dt = time.perf_counter() - t0
-    lam_max = np.concatenate(out)
     return {
-        "lam_max": lam_max,
-        "failures": int((lam_max > 0).sum()),
+        "lam_max": np.concatenate(out) if keep_values else None,
+        "max_lam_max": top,
+        "failures": failures,
         "witness": witness,
         "configs_per_s": trials / max(dt, 1e-12),
     }
@@ -248,14 +408,21 @@ def mp_edges(ratio: float, scale: float = 1.0) -> tuple[float, float]:
         raise ValueError(f"ratio must be in (0, 1], got {ratio}")
     scale = validate_variance(scale, "scale")
     g = math.sqrt(ratio)
-    return scale * (1 - g) ** 2, scale * (1 + g) ** 2
+    hi = scale * (1 + g) ** 2
+    if not math.isfinite(hi):
+        raise ValueError(f"the Marchenko-Pastur edge scale (1 + sqrt ratio)^2 overflows float64 at scale = {scale:g}")
+    return scale * (1 - g) ** 2, hi
 
 
 def mp_top_edge(n: int, r: int, sigma_a2: float) -> float:
     """Finite-size Marchenko-Pastur edge $\\sigma_a^2(\\sqrt n+\\sqrt r)^2$ of $s_1(A)^2$ (L4)."""
     r, n = validate_rank(r, n)
     s2 = validate_variance(sigma_a2, "sigma_a2")
-    return s2 * (math.sqrt(n) + math.sqrt(r)) ** 2
+    edge = s2 * (math.sqrt(n) + math.sqrt(r)) ** 2
+    if not math.isfinite(edge):
+        raise ValueError(f"sigma_a^2 = {s2:g} is too large for float64 at n = {n}, r = {r}: the Marchenko-Pastur edge "
+                         "sigma_a^2 (sqrt n + sqrt r)^2 of lambda_max(A^T A) overflows")
+    return edge
 
 
 def mp_density(x: Any, ratio: float, scale: float = 1.0) -> np.ndarray:
