@@ -112,7 +112,7 @@ def _check_stack(A: Any) -> tuple[int, int]:
 def _gram_top(A: Any, xp: Any, *, all_values: bool = True) -> Any:
     """Eigenvalues of $AA^T$ (ascending; only the largest when ``all_values`` is false), in ``xp``,
     with the power-of-two rescaling of ``_SAFE_LOG2`` when the entries are extreme."""
-    amax = float(xp.max(xp.abs(A))) if A.size else 0.0
+    amax = max(float(A.max()), -float(A.min())) if A.size else 0.0  # no |A| temporary the size of A
     k = 0
     if amax > 0 and not 2.0**-_SAFE_LOG2 <= amax <= 2.0**_SAFE_LOG2:
         k = math.frexp(amax)[1]
