@@ -24,6 +24,7 @@ __all__ = [
     "noise_variance",
     "noise_covariance",
     "noise_variance_general_init",
+    "normalized_noise_variance",
     "LinearTask",
     "make_linear_task",
     "train_linear",
@@ -98,6 +99,24 @@ def noise_variance_general_init(G: np.ndarray, r: int, s: float, mu4: float) -> 
     mean = (r * s - 1.0) * G
     var = r * (s**2 * (G**2).sum(axis=1, keepdims=True) + (mu4 - 2 * s**2) * G**2)
     return mean, var
+
+
+def normalized_noise_variance(G: np.ndarray, r: int, s: float, mu4: float) -> np.ndarray:
+    """M2 for any i.i.d. init, mean step normalised: ``Var N'_ij`` of ``N' = G (A^T A / (r s) - I)``.
+
+    Entries of ``A`` i.i.d. with mean 0, variance ``s``, fourth moment ``mu4`` (kurtosis
+    ``kappa = mu4 / s^2``): ``Var N'_ij = (||G_i||^2 + (kappa - 2) G_ij^2) / r``, non-increasing
+    in ``r`` for every law (``kappa >= 1``).  Gaussian (``kappa = 3``) gives :func:`noise_variance`.
+    """
+    G = np.asarray(G, dtype=float)
+    validate_finite(G, "G")
+    r = validate_positive_int(r, "rank")
+    s = validate_variance(s, "s", allow_zero=False)
+    mu4 = validate_variance(mu4, "mu4")
+    if mu4 < s**2:
+        raise ValueError(f"fourth moment {mu4} below squared variance {s**2} (impossible)")
+    kappa = mu4 / s**2
+    return ((G**2).sum(axis=1, keepdims=True) + (kappa - 2.0) * G**2) / r
 
 
 # ----------------------------------------------------------------------------- training

@@ -287,6 +287,27 @@ def m2_derivation(cases=((1, 2), (2, 2), (2, 3), (3, 2))) -> Derivation:
             _is_zero(VXg - (s**2 * gn2 + (mu4 - 2 * s**2) * g[0] ** 2)) and _is_zero(expect(X, list(a), gen) - s * g[0]),
         )
     )
+    # the mean step normalised: N' = G(A^T A / (r s) - I) = (1/r) sum_k (G a_k a_k^T / s - G)
+    kappa = sp.Symbol("kappa", positive=True)
+    var_norm = (rr * VXg / (rr * s) ** 2).subs(mu4, kappa * s**2)
+    want_norm = (gn2 + (kappa - 2) * g[0] ** 2) / rr
+    steps.append(
+        Step(
+            "Normalise the mean step (divide the update by r s, as alpha/r scaling or any learning-rate "
+            "choice that keeps E[step] = full fine-tuning step does): the noise G(A^T A/(rs) - I) has mean 0 "
+            "and variance (||g||^2 + (kappa - 2) g_j^2)/r, kappa = mu4/s^2 the kurtosis of one entry of A; "
+            "since kappa >= 1 the numerator is (||g||^2 - g_j^2) + (kappa - 1) g_j^2 >= 0, so the variance "
+            "decreases in r for every i.i.d. init (constant only when it is 0: Rademacher A and a one-hot row).",
+            r"\operatorname{Var}\Big[Gig(	frac{A^	op A}{rs} - Iig)\Big]_{ij} = rac{\|g\|^2 + (\kappa-2)g_j^2}{r},"
+            r"\quad \partial_r = -rac{\|g\|^2 + (\kappa-2)g_j^2}{r^2}\le 0",
+            EXACT,
+            _is_zero(var_norm - want_norm)
+            and _is_zero(sp.diff(want_norm, rr) + (gn2 + (kappa - 2) * g[0] ** 2) / rr**2)
+            and _is_zero((gn2 + (kappa - 2) * g[0] ** 2) - ((gn2 - g[0] ** 2) + (kappa - 1) * g[0] ** 2)),
+            "symbolic s, mu4 = kappa s^2, r; n = 3",
+            name="normalized-any-init",
+        )
+    )
     b, mu, v = sp.symbols("b mu v", positive=True)
     second = (b * (v + mu**2) + b * (b - 1) * mu**2) / b**2
     steps.append(

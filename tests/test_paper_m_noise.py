@@ -183,3 +183,97 @@ def test_m2_variance_plot_consistent_with_closed_form(claim_result):
     for c, m_, h in zip(closed.y, mc.y, mc.yerr):
         assert abs(c - m_) <= h
     assert all(a > b for a, b in zip(closed.y, closed.y[1:]))
+
+
+# ----------------------------------------------------------------------------- M2, other inits
+
+
+def _enumerated_normalized_variance(G, r, b):
+    """Var of G (A^T A / (r s) - I) for Rademacher A (entries +-b, s = b^2), by enumerating all
+    2^(r n) sign patterns: exact, and sharing nothing with the closed form."""
+    m, n = G.shape
+    s = b * b
+    vals = []
+    for signs in itertools.product((-1.0, 1.0), repeat=r * n):
+        A = b * np.array(signs).reshape(r, n)
+        vals.append(G @ A.T @ A / (r * s) - G)
+    vals = np.array(vals)
+    return vals.mean(axis=0), vals.var(axis=0)
+
+
+@pytest.mark.claim("M2")
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_normalized_noise_variance_rademacher_enumerated(r):
+    from lora_theorems.numerics.noise import normalized_noise_variance
+
+    G = np.array([[0.7, -1.1, 0.4], [0.0, 2.0, 0.0]])
+    b = 0.3
+    mean, var = _enumerated_normalized_variance(G, r, b)
+    np.testing.assert_allclose(mean, 0.0, atol=1e-12)
+    np.testing.assert_allclose(normalized_noise_variance(G, r, b * b, b**4), var, rtol=1e-12, atol=1e-14)
+    # the one-hot row under Rademacher A: kappa = 1, so Var N'_11 = (4 - 4)/r = 0 (constant, not decreasing)
+    assert var[1, 1] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.claim("M2")
+def test_normalized_noise_variance_uniform_by_quadrature_and_decreasing():
+    """Kaiming-uniform A ~ U(-b, b): one summand's moments by Gauss-Legendre (exact for these
+    polynomials); the normalised variance is (1/r) Var(g.a a_j / s) and decreases in r."""
+    from lora_theorems.numerics.noise import normalized_noise_variance
+
+    g = np.array([0.5, -1.0, 2.0])
+    b = 1 / np.sqrt(3)
+    s = b * b / 3
+    x, w = np.polynomial.legendre.leggauss(4)
+    x, w = b * x, w / 2
+    m1 = m2 = 0.0
+    for idx in itertools.product(range(4), repeat=3):
+        a = x[list(idx)]
+        p = np.prod(w[list(idx)])
+        y = (g @ a) * a[0] / s
+        m1 += p * y
+        m2 += p * y * y
+    one = m2 - m1**2
+    for r in (1, 4, 16):
+        got = normalized_noise_variance(g[None, :], r, s, b**4 / 5)[0, 0]
+        assert got == pytest.approx(one / r, rel=1e-12)
+    v = [normalized_noise_variance(g[None, :], r, s, b**4 / 5)[0, 0] for r in range(1, 50)]
+    assert all(b_ < a_ for a_, b_ in zip(v, v[1:]))
+    with pytest.raises(ValueError):
+        normalized_noise_variance(g[None, :], 2, s, 0.5 * s**2)
+
+
+def _m2_ctx(seed=0):
+    from lora_theorems.checks import CheckContext
+
+    return CheckContext(profile="quick", seed=seed, rng=np.random.default_rng(seed))
+
+
+@pytest.mark.claim("M2")
+def test_m2_covariance_check_can_fail(monkeypatch):
+    """Mutation: scale the exact covariance by 1.2; the matrix-level check must return a plain
+    False and say so (it returned a NumPy bool and printed 'all ... within' unconditionally)."""
+    import lora_theorems.numerics.noise as noise_mod
+    from lora_theorems.claims.paper_m.m2 import m2_covariance_monte_carlo
+
+    good = m2_covariance_monte_carlo(_m2_ctx())
+    assert good.passed is True
+    real = noise_mod.noise_covariance
+    monkeypatch.setattr(noise_mod, "noise_covariance", lambda G, r: 1.2 * real(G, r))
+    bad = m2_covariance_monte_carlo(_m2_ctx())
+    assert bad.passed is False and type(bad.passed) is bool
+    assert "all" not in bad.summary.split(";")[0]
+    assert bad.counterexample is not None
+
+
+@pytest.mark.claim("M2")
+def test_m2_other_inits_check_can_fail(monkeypatch):
+    """Mutation: the Gaussian-only variance formula (kappa = 3 for every law) must be caught
+    by the Monte Carlo under Kaiming-uniform and Rademacher A."""
+    import lora_theorems.numerics.noise as noise_mod
+    from lora_theorems.claims.paper_m.m2 import m2_other_inits
+
+    assert m2_other_inits(_m2_ctx()).passed is True
+    monkeypatch.setattr(noise_mod, "normalized_noise_variance", lambda G, r, s, mu4: noise_mod.noise_variance(G, r))
+    out = m2_other_inits(_m2_ctx())
+    assert out.passed is False
