@@ -600,6 +600,7 @@ def recursion_derivation() -> Derivation:
             sp.Sum(Ephi, (j, 1, nn)).doit(),
             nn * Ephi,
             eq=r"\mathbb E\Big[\sum_{j=1}^{n_{l-1}}\phi(y_j(x))\phi(y_j(x'))\Big] = n_{l-1}\,\mathbb E[\phi(u)\phi(v)] \ne \mathbb E[\phi(u)\phi(v)]",
+            name="eq9-neuron-sum",
         )
     )
     return Derivation(

@@ -1,7 +1,7 @@
 """L1: the NTK recursion of a fully connected network (poster eq. 8-9) and its
 infinite-width properties.  Derivation: :mod:`proofs` (issue 3); numerics: :mod:`lora_theorems.numerics.ntk`."""
 
-from lora_theorems.ledger import Claim, Formalization
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, Formalization
 
 CLAIM = Claim(
     id="L1",
@@ -35,12 +35,38 @@ CLAIM = Claim(
                 r"$n_l$ outputs of layer $l$ is $\Theta^{(l)}\otimes I_{n_l}$ (the poster's Kronecker "
                 r"factor). The poster's eq. (8)-(9) coincide with it for $\sigma_b^2 = 0$ and "
                 r"$\Sigma^{(1)} = x^Tx'$ (no $1/d$ input normalization, i.e. $\sigma_w^2 = d$ in the first "
-                r"layer); the second equality of eq. (9), "
-                r"$\mathbb E[\sigma(f(X))^T\sigma(f(X'))] = \sum_{j}\sigma(y_j)\sigma(y_j')$, holds only "
-                r"after dividing the sum by $n_{l-1}$ and in the limit (its expectation is $n_{l-1}$ times "
-                r"the left side)."
+                r"layer). The second equality of eq. (9) is a separate reading (below)."
             ),
             covers="eq. (8)-(9): the recursion",
+        ),
+        Formalization(
+            key="eq9-neuron-sum",
+            level="finite-width",
+            statement=(
+                r"Poster eq. (9), second equality, as written: "
+                r"$\Sigma^{(l)}(x,x') = \mathbb E_{f\sim\mathcal N(0,\Sigma^{(l-1)})}[\sigma(f(x))\sigma(f(x'))] "
+                r"= \sum_{j=1}^{n_{l-1}}\sigma(y^{(l-1)}_j(x))\,\sigma(y^{(l-1)}_j(x'))$, the sum over the "
+                r"$n_{l-1}$ neurons of the previous layer (checked in expectation, the weakest sense the equality "
+                r"can carry: the right side is random, the left deterministic)."
+            ),
+            reading=AS_WRITTEN,
+            covers=(
+                "eq. (9)'s '= sum_j sigma(y_j) sigma(y_j')': the poster prints it inside the L-layer NTK block that "
+                "defines Sigma^(l), so it is part of the claim's words"
+            ),
+        ),
+        Formalization(
+            key="eq9-normalized",
+            level="finite-width",
+            statement=(
+                r"Eq. (9) with the neuron sum normalized: "
+                r"$\mathbb E\big[\tfrac{1}{n_{l-1}}\sum_{j=1}^{n_{l-1}}\sigma(y_j(x))\sigma(y_j(x'))\big] = \Sigma^{(l)}(x,x')$ "
+                r"exactly when the $y_j$ are the first layer's pre-activations (i.i.d. $\mathcal N(0,\Sigma^{(1)})$), "
+                r"and $\tfrac{1}{n_{l-1}}\sum_j \to \Sigma^{(l)}$ as $n_{l-1}\to\infty$ (law of large numbers, "
+                r"error $O(n_{l-1}^{-1/2})$)."
+            ),
+            reading=CORRECTED,
+            covers="eq. (9) with the constant 1/n_(l-1) that makes the sum an estimate of the expectation",
         ),
         Formalization(
             key="closed-forms",
@@ -78,7 +104,7 @@ CLAIM = Claim(
 # "recursion" and "closed-forms": SymPy derivations in proofs.ntk_recursion, numerics.ntk.
 
 from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
-from lora_theorems.ledger import EvidenceKind  # noqa: E402
+from lora_theorems.ledger import EvidenceKind, Table  # noqa: E402
 
 
 @check("recursion", kind=EvidenceKind.SYMBOLIC)
@@ -92,14 +118,19 @@ def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
     """
     from lora_theorems.proofs.ntk_recursion import recursion_derivation
 
-    d = recursion_derivation()
+    import dataclasses
+
+    full = recursion_derivation()
+    # eq. (9)'s neuron sum is its own as-written reading (check eq9_neuron_sum_as_written); its
+    # step is not part of the recursion this check certifies
+    d = dataclasses.replace(full, steps=tuple(st for st in full.steps if st.name != "eq9-neuron-sum"))
     bad = d.failed_steps()
     checked = sum(s.verified is True for s in d.steps)
     return Outcome(
         passed=d.passed,
         summary=(
             f"recursion derived: {checked} exact steps checked, limit theorem stated; poster eq. (8) matches "
-            "with sigma_b = 0 and no 1/d, eq. (9)'s neuron sum is n_(l-1) times the expectation"
+            "with sigma_b = 0 and no 1/d (eq. (9)'s neuron sum: see the eq9 readings)"
             if d.passed
             else f"{len(bad)} derivation steps failed"
         ),
@@ -107,6 +138,185 @@ def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
         region={"activation": "generic (symbolic phi)", "depth": "one layer of the chain rule (induction step)"},
         counterexample={"failed_steps": bad} if bad else None,
         derivations=(d,),
+    )
+
+
+_EQ9_X = ((1.0, 0.5, -0.3), (0.2, -1.0, 0.7), (-0.6, 0.4, 1.1))  # inputs of the eq. (9) checks
+
+
+def _eq9_sigma2(X, act):
+    """Sigma^(2) in the poster's convention (Sigma^(1) = x.x', no weight or bias variance):
+    analytic_ntk with weight_var 1 on inputs scaled by sqrt(d) gives exactly E[phi(u) phi(v)]."""
+    import numpy as np
+
+    from lora_theorems.numerics.ntk import analytic_ntk
+
+    X = np.asarray(X, dtype=float)
+    return analytic_ntk(X * np.sqrt(X.shape[1]), 1, act, 1.0, 0.0)[0]
+
+
+def _eq9_neuron_sums(ctx, X, act, n, seeds):
+    """The poster's sum_j phi(y_j(x)) phi(y_j(x')) over n first-layer neurons, y = W x with
+    W_jk ~ N(0, 1) (so Cov y_j = x.x' = Sigma^(1)), one Gram matrix per seed."""
+    import numpy as np
+    from scipy import special
+
+    phi = (lambda u: np.maximum(u, 0.0)) if act == "relu" else special.erf
+    W = ctx.rng.standard_normal((seeds, n, X.shape[1]))
+    H = phi(np.einsum("snd,Nd->sNn", W, X))
+    return np.einsum("sNn,sMn->sNM", H, H)
+
+
+@check("eq9-neuron-sum", kind=EvidenceKind.STATISTICAL)
+def eq9_neuron_sum_as_written(ctx: CheckContext) -> Outcome:
+    """L1 eq. (9) as written: Sigma^(l) = sum_j sigma(y_j) sigma(y_j').  Exact: the sum's
+    expectation is n_(l-1) Sigma^(l) (SymPy, symbolic n), so the equality fails for every
+    n_(l-1) >= 2; Monte Carlo over first-layer neurons (ReLU, erf) confirms E[sum] / Sigma = n
+    with z-intervals (Bonferroni) far from 1.  Minimal counterexample: d = 1, x = x' = 1,
+    ReLU, n_1 = 2: Sigma^(2) = E[relu(u)^2] = 1/2, E[sum] = 1."""
+    import numpy as np
+    import sympy as sp
+    from scipy import stats
+
+    from lora_theorems.ledger import Derivation, Step
+
+    u = sp.Symbol("u", real=True)
+    nn = sp.Symbol("n_{l-1}", positive=True, integer=True)
+    relu2 = sp.integrate(u**2 * sp.exp(-(u**2) / 2) / sp.sqrt(2 * sp.pi), (u, 0, sp.oo))  # E[relu(u)^2], u ~ N(0,1)
+    e_sum = nn * relu2
+    holds = sp.simplify(e_sum - relu2) == 0
+    d = Derivation(
+        key="L1-eq9",
+        title="L1: poster eq. (9), the neuron sum against the expectation",
+        steps=(
+            Step(
+                "The pre-activations y_j of the previous layer's n_(l-1) neurons are i.i.d. with the Gaussian law of f (first hidden layer: exactly).",
+                r"y_j(x) \overset{\text{i.i.d.}}{\sim} f(x),\quad f\sim\mathcal N(0,\Sigma^{(l-1)})",
+                "definition",
+                name="neurons-iid",
+            ),
+            Step(
+                "By linearity the neuron sum has expectation n_(l-1) times the Gaussian expectation Sigma^(l) (ReLU, x = x', Sigma^(1) = 1: E[relu(u)^2] = 1/2 by exact integration).",
+                r"\mathbb E\Big[\sum_{j=1}^{n_{l-1}}\sigma(y_j(x))\sigma(y_j(x))\Big] = n_{l-1}\,\mathbb E[\mathrm{relu}(u)^2] = \frac{n_{l-1}}{2}",
+                "exact simplification",
+                bool(sp.simplify(e_sum - nn / 2) == 0),
+                name="sum-expectation",
+            ),
+            Step(
+                "Eq. (9) as written equates this sum with Sigma^(l): false for every n_(l-1) >= 2 (the two sides differ by the factor n_(l-1), even in expectation).",
+                r"\Sigma^{(l)}(x,x) = \tfrac12 \overset{?}{=} \mathbb E\Big[\sum_{j=1}^{n_{l-1}}\ldots\Big] = \frac{n_{l-1}}{2}",
+                "exact simplification",
+                bool(holds),
+                detail="(n_(l-1) - 1)/2 = 0 only at n_(l-1) = 1",
+                name="eq9-as-written",
+            ),
+        ),
+        conclusion="Eq. (9)'s sum is n_(l-1) Sigma^(l) in expectation; the equality needs the factor 1/n_(l-1).",
+    )
+    X = np.asarray(_EQ9_X)
+    widths = ctx.pick((2, 8, 64), (2, 4, 16, 64, 256))
+    seeds = ctx.pick(2000, 8000)
+    alpha = 1e-3
+    z = stats.norm.isf(alpha / (2 * 2 * len(widths)))
+    rows, ratio_ok = [], True
+    for act in ("relu", "erf"):
+        S2 = _eq9_sigma2(X, act)
+        for n in widths:
+            sums = _eq9_neuron_sums(ctx, X, act, n, seeds)[:, 0, 0]  # the diagonal entry at x = x'
+            mean, se = float(sums.mean()), float(sums.std(ddof=1) / np.sqrt(seeds))
+            ratio_ok &= abs(mean - n * S2[0, 0]) <= z * se  # E[sum] = n Sigma, within the CI
+            rows.append((act, n, float(S2[0, 0]), mean, mean - z * se, mean + z * se, mean / S2[0, 0]))
+    # eq. (9) fails at a width when the whole CI of E[sum] excludes Sigma^(2)
+    excluded = [r_ for r_ in rows if not (r_[4] <= r_[2] <= r_[5])]
+    ok = bool(holds) and not excluded
+    return Outcome(
+        passed=ok,
+        summary=(
+            "eq. (9) as written holds"
+            if ok
+            else f"eq. (9) as written fails: E[sum_j sigma(y_j)^2] = n_(l-1) Sigma^(2) exactly (symbolic), and the "
+            f"CI of E[sum] excludes Sigma^(2) at {len(excluded)} of {len(rows)} (activation, n), all with n >= 2; "
+            f"E[sum] = n Sigma within the CIs: {bool(ratio_ok)}"
+        ),
+        params={"inputs": X.tolist(), "seeds": seeds, "convention": "Sigma^(1) = x.x', W ~ N(0, 1)"},
+        region={"n_(l-1)": list(widths), "activation": ["relu", "erf"]},
+        false_alarm_rate=alpha,
+        counterexample=None
+        if ok
+        else {
+            "activation": "relu",
+            "d": 1,
+            "x": [1.0],
+            "x_prime": [1.0],
+            "n_(l-1)": 2,
+            "Sigma^(1)(x,x)": 1.0,
+            "Sigma^(2)(x,x) = E[relu(u)^2]": 0.5,
+            "E[sum_j relu(y_j)^2]": 1.0,
+            "why": "y_1, y_2 i.i.d. N(0, 1); each relu(y_j)^2 has mean 1/2, so the sum has mean 1 != 1/2",
+        },
+        derivations=(d,),
+        tables=(
+            Table(
+                "Poster eq. (9): the neuron sum at x = x' (first row of the inputs) against Sigma^(2)",
+                ("activation", "n_(l-1)", "Sigma^(2)", "mean of sum", "CI low", "CI high", "mean / Sigma^(2)"),
+                tuple(rows),
+            ),
+        ),
+    )
+
+
+@check("eq9-normalized", kind=EvidenceKind.STATISTICAL)
+def eq9_normalized(ctx: CheckContext) -> Outcome:
+    """L1 eq. (9) corrected: (1/n) sum_j sigma(y_j(x)) sigma(y_j(x')) over first-layer neurons is
+    an unbiased estimate of Sigma^(2) at every width (z-intervals, every Gram entry, Bonferroni)
+    and one network's value converges to it (relative Frobenius error falls like n^(-1/2))."""
+    import numpy as np
+    from scipy import stats
+
+    X = np.asarray(_EQ9_X)
+    alpha = 1e-3
+    widths = ctx.pick((2, 16, 128), (2, 8, 32, 128, 512))
+    seeds = ctx.pick(2000, 8000)
+    iu = np.triu_indices(X.shape[0])
+    z = stats.norm.isf(alpha / (2 * 2 * len(widths) * len(iu[0])))
+    rows, bad, errs = [], [], {}
+    for act in ("relu", "erf"):
+        S2 = _eq9_sigma2(X, act)
+        for n in widths:
+            K = _eq9_neuron_sums(ctx, X, act, n, seeds) / n
+            mean = K.mean(axis=0)[iu]
+            se = K.std(axis=0, ddof=1)[iu] / np.sqrt(seeds)
+            inside = np.abs(mean - S2[iu]) <= z * se
+            if not inside.all():
+                bad.append({"activation": act, "n": n, "entry": int(np.argmin(inside))})
+            rel = float(np.mean(np.linalg.norm(K - S2, axis=(1, 2))) / np.linalg.norm(S2))
+            errs.setdefault(act, []).append(rel)
+            rows.append((act, n, float(np.abs(mean - S2[iu]).max()), rel))
+    lw = np.log(np.asarray(widths, dtype=float))
+    slopes = {a: float(np.polyfit(lw, np.log(e), 1)[0]) for a, e in errs.items()}
+    # sqrt(n) scaling: the mean relative error of an average of n i.i.d. terms is exactly c / sqrt(n)
+    # times a factor that tends to 1; a slope within 0.1 of -1/2 is that rate
+    rate_ok = all(abs(s + 0.5) <= 0.1 for s in slopes.values())
+    ok = bool(not bad and rate_ok)
+    return Outcome(
+        passed=ok,
+        summary=(
+            ("E[(1/n) sum] = Sigma^(2) within the CIs at every entry" if not bad else f"(1/n) sum biased in {len(bad)} cases")
+            + "; relative error ~ n^slope: "
+            + ", ".join(f"{a} {s:.3f}" for a, s in slopes.items())
+        ),
+        params={"inputs": X.tolist(), "seeds": seeds},
+        region={"n_(l-1)": list(widths), "activation": ["relu", "erf"]},
+        false_alarm_rate=alpha,
+        counterexample=None if ok else {"biased": bad[:3], "slopes": slopes},
+        metrics={"slope_" + a: s for a, s in slopes.items()},
+        tables=(
+            Table(
+                "(1/n) sum_j sigma(y_j) sigma(y_j') against Sigma^(2)",
+                ("activation", "n", "max |mean - Sigma^(2)|", "mean relative error of one draw"),
+                tuple(rows),
+            ),
+        ),
     )
 
 
@@ -292,7 +502,7 @@ def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
                 ch.append(np.linalg.norm(K1 - K0) / np.linalg.norm(K0))
                 from lora_theorems.numerics.empirical import network_output
 
-                loss.append(float(np.mean((network_output(q, X)[:, 0] - y) ** 2)))
+                loss.append(float(np.mean((network_output(q, X, activation=act)[:, 0] - y) ** 2)))
             samples.append(np.asarray(ch))
             rows.append((act, n, round(float(np.mean(ch)), 5), round(float(np.mean(loss)), 5)))
         s, lo, hi = _slope_ci(ctx, widths, samples, alpha)
