@@ -67,7 +67,6 @@ def test_normalized_kernel_witness_recomputed(claim_result):
 def test_variance_hypothesis_witness(claim_result):
     ce = _ev(claim_result("L7"), "variance_hypothesis").counterexample
     A = np.array(ce["A"])
-    n = ce["n"]
     lam = np.linalg.eigvalsh(A @ A.T)
     # sigma_a^2 = 1/n draw with A^T A not <= I: one of the NSD-readings breaks
     assert lam.max() > 1.0
@@ -77,3 +76,86 @@ def test_corrected_readings_hold(claim_result):
     res = claim_result("L7")
     for name in ("loewner_monotone_random", "loewner_monotone_networks", "log_pdet_equal_rank", "normalized_layer"):
         assert _ev(res, name).passed is True
+
+
+# ----------------------------------------------------------------------------- issue 14: the same result for every seed
+
+_AS_WRITTEN = {  # expected pass/fail of every as-written reading check (True: holds on every pair drawn)
+    **{f"{form}_{level}": True for form in ("ib_trace", "h_inf_max") for level in ("layer", "kernel", "fisher")},
+    "ib_log_pdet_layer": True, "ib_log_pdet_kernel": False, "ib_log_pdet_fisher": False,
+    "renyi_all_alpha_layer": False, "renyi_all_alpha_kernel": False, "renyi_all_alpha_fisher": False,
+    "renyi_normalized_layer": True, "renyi_normalized_kernel": False, "renyi_normalized_fisher": False,
+    "variance_hypothesis": False,
+}
+
+
+def test_every_reading_check_is_a_named_function():
+    """The fifteen reading checks are module-level functions a reader can grep, not generated into globals()."""
+    import inspect
+
+    from lora_theorems.claims.paper_l import l7
+    from lora_theorems.registry import checks_of
+
+    src = inspect.getsource(l7)
+    names = [spec.name for spec in checks_of("L7")]
+    for name in _AS_WRITTEN:
+        assert name in names and f"def {name}(ctx" in src, name
+    assert "globals()" not in src
+
+
+def test_as_written_checks_decide_alike_for_seeds_0_to_5():
+    """ib_log_pdet_fisher failed on seeds 0, 1, 2, 5 and held on 3, 4 (the quick sweep missed the breaking region)."""
+    from lora_theorems.api import get_claim
+    from lora_theorems.checks import run_check
+    from lora_theorems.config import RunConfig
+    from lora_theorems.registry import checks_of
+
+    claim = get_claim("L7")
+    specs = [s for s in checks_of("L7") if s.name in _AS_WRITTEN]
+    assert len(specs) == len(_AS_WRITTEN)
+    for seed in range(6):
+        got = {s.name: run_check(claim, s, RunConfig(profile="quick", seed=seed)).passed for s in specs}
+        assert got == _AS_WRITTEN, f"seed {seed}: {[k for k in got if got[k] != _AS_WRITTEN[k]]}"
+
+
+def _np_log_pdet(lam, rtol=1e-9):
+    return 0.5 * float(np.log(_pos(lam, rtol)).sum())
+
+
+def _np_normalized_renyi(lam, alpha, rtol=1e-9):
+    p = _pos(lam, rtol)
+    p = p / p.sum()
+    if alpha == 1:
+        return float(-np.sum(p * np.log(p)))
+    if math.isinf(alpha):
+        return -math.log(float(p.max()))
+    return math.log(float(np.sum(p**alpha))) / (1 - alpha)
+
+
+def test_breaking_region_alone_refutes_the_failing_readings():
+    """The fixed-seed networks of the breaking region (the same in every run) hold a violation of each failing
+    kernel/Fisher reading by themselves, recomputed here with NumPy from the Gram matrices and spectra: that is
+    what makes the verdict independent of the run seed.  Quick profile: the smallest set any run uses."""
+    from lora_theorems.checks import CheckContext
+    from lora_theorems.claims.paper_l import l7
+
+    ctx = CheckContext(profile="quick", seed=0, rng=np.random.default_rng(0))
+    kernel = [p for p in l7._kernel_pairs(ctx) if p[2]["breaking_region"]]
+    fisher = [p for p in l7._fisher_pairs(ctx) if p[2]["breaking_region"]]
+    assert kernel and fisher
+
+    def violates(pairs, f, tol=1e-6):
+        return any(l7._well_separated(ff) and l7._well_separated(lo) and f(lo) > f(ff) + tol for ff, lo, _ in pairs)
+
+    # kernel pairs: recompute the spectra from the Gram matrices and check the Loewner hypothesis
+    for _, _, meta in kernel:
+        Kf, Kl = np.array(meta["K_ff"]), np.array(meta["K_lora"])
+        assert np.linalg.eigvalsh(Kf - Kl)[0] >= -1e-12 * np.abs(Kf).max()
+    spectra = [(np.linalg.eigvalsh(np.array(m["K_ff"])), np.linalg.eigvalsh(np.array(m["K_lora"])), m) for _, _, m in kernel]
+    assert violates(spectra, _np_log_pdet)
+    alphas = (0.25, 0.5, 0.9, 1.0, 1.5, 2.0, 3.0, 10.0, math.inf)
+    assert any(violates(spectra, lambda lam, a=a: _np_normalized_renyi(lam, a)) for a in alphas)
+    assert violates(fisher, _np_log_pdet)
+    assert any(violates(fisher, lambda lam, a=a: _np_normalized_renyi(lam, a)) for a in alphas)
+    # the raw H_2 = -log sum lambda^2 reverses under the Loewner order (power sums shrink)
+    assert violates(fisher, lambda lam: -math.log(float(np.sum(_pos(lam) ** 2))))
