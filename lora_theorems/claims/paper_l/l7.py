@@ -384,7 +384,7 @@ def ib_log_pdet_layer(ctx: CheckContext) -> Outcome:
 
 @check("ib-log-pdet", kind=EvidenceKind.NUMERIC)
 def ib_log_pdet_kernel(ctx: CheckContext) -> Outcome:
-    """L7 as written, IB as half the log pseudo-determinant, at the kernel level (empirical NTK Gram matrices, LoRA vs FF): LoRA <= FF on every pair."""
+    """L7 as written, IB as half the log pseudo-determinant, at the kernel level (empirical NTK Gram matrices): LoRA <= FF on every pair."""
     return _reading_outcome(ctx, "ib-log-pdet", "kernel")
 
 
@@ -402,7 +402,7 @@ def ib_trace_layer(ctx: CheckContext) -> Outcome:
 
 @check("ib-trace", kind=EvidenceKind.NUMERIC)
 def ib_trace_kernel(ctx: CheckContext) -> Outcome:
-    """L7 as written, IB as half the trace (eq. (6) as written), at the kernel level (empirical NTK Gram matrices, LoRA vs FF): LoRA <= FF on every pair."""
+    """L7 as written, IB as half the trace (eq. (6) as written), at the kernel level (empirical NTK Gram matrices): LoRA <= FF on every pair."""
     return _reading_outcome(ctx, "ib-trace", "kernel")
 
 
@@ -420,7 +420,7 @@ def renyi_all_alpha_layer(ctx: CheckContext) -> Outcome:
 
 @check("renyi-all-alpha", kind=EvidenceKind.NUMERIC)
 def renyi_all_alpha_kernel(ctx: CheckContext) -> Outcome:
-    """L7 as written, raw H_alpha of eq. (7), every alpha on the grid, at the kernel level (empirical NTK Gram matrices, LoRA vs FF): LoRA <= FF on every pair."""
+    """L7 as written, raw H_alpha of eq. (7), every alpha on the grid, at the kernel level (empirical NTK Gram matrices): LoRA <= FF on every pair."""
     return _reading_outcome(ctx, "renyi-all-alpha", "kernel")
 
 
@@ -438,7 +438,7 @@ def renyi_normalized_layer(ctx: CheckContext) -> Outcome:
 
 @check("renyi-normalized", kind=EvidenceKind.NUMERIC)
 def renyi_normalized_kernel(ctx: CheckContext) -> Outcome:
-    """L7 as written, normalized H_alpha, every alpha, at the kernel level (empirical NTK Gram matrices, LoRA vs FF): LoRA <= FF on every pair."""
+    """L7 as written, normalized H_alpha, every alpha, at the kernel level (empirical NTK Gram matrices): LoRA <= FF on every pair."""
     return _reading_outcome(ctx, "renyi-normalized", "kernel")
 
 
@@ -456,7 +456,7 @@ def h_inf_max_layer(ctx: CheckContext) -> Outcome:
 
 @check("h-inf-max", kind=EvidenceKind.NUMERIC)
 def h_inf_max_kernel(ctx: CheckContext) -> Outcome:
-    """L7 as written, H_inf = max eigenvalue (as written), at the kernel level (empirical NTK Gram matrices, LoRA vs FF): LoRA <= FF on every pair."""
+    """L7 as written, H_inf = max eigenvalue (as written), at the kernel level (empirical NTK Gram matrices): LoRA <= FF on every pair."""
     return _reading_outcome(ctx, "h-inf-max", "kernel")
 
 
