@@ -207,11 +207,6 @@ class SweepCost:
     flops: float
     seconds: float
 
-    def describe(self) -> str:
-        """One line: the estimates, readable."""
-        return (f"about {_bytes(self.batch_bytes + self.values_bytes)} of memory and {self.flops:.2g} flop "
-                f"(~{_duration(self.seconds)} at {_NOMINAL_FLOPS:.0e} flop/s)")
-
 
 def _bytes(b: float) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
