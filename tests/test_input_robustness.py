@@ -165,11 +165,20 @@ def test_cost_estimate_scales_as_the_cost_model():
     assert MEMORY_LIMIT_BYTES == 2 * 2**30 and TIME_LIMIT_S == 1800
 
 
-def test_progress_is_reported_on_long_work():
+def test_progress_is_reported_on_long_work(monkeypatch):
+    import itertools
+
+    from lora_theorems.numerics import m_delta
+
+    # a clock that advances one second per reading: every batch but the last reports (5 batches of <= 4096)
+    clock = itertools.count()
+    monkeypatch.setattr(m_delta.time, "perf_counter", lambda: float(next(clock)))
     msgs: list[str] = []
-    # about 2-4 s of work: several progress lines, each saying how far it is
-    lt.explore_m_delta(400, 400, 1 / 400, trials=200, progress=msgs.append)
-    assert msgs and all("/200 matrices" in m for m in msgs)
+    rep = lt.explore_m_delta(8, 2, 0.1, trials=20000, progress=msgs.append)
+    assert [m.split(": ")[1].split(" matrices")[0] for m in msgs] == ["4096/20000", "8192/20000", "12288/20000", "16384/20000"]
+    assert all("left" in m for m in msgs)
+    # progress does not change the result
+    assert rep == lt.explore_m_delta(8, 2, 0.1, trials=20000)
 
 
 def test_progress_must_be_callable():
