@@ -136,7 +136,11 @@ def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | N
     # log sum p^alpha computed stably: alpha*log p_max + log sum (p/p_max)^alpha
     lp = np.log(p)
     m = lp.max()
-    return _finite(float((alpha * m + math.log(float(np.sum(np.exp(alpha * (lp - m)))))) / (1.0 - alpha)), what)
+    log_s = math.log(float(np.sum(np.exp(alpha * (lp - m)))))
+    h = float((alpha * m + log_s) / (1.0 - alpha))
+    if not math.isfinite(h):  # alpha near the float64 maximum: alpha * log p_max overflows, alpha / (1 - alpha) does not
+        h = float(m * (alpha / (1.0 - alpha)) + log_s / (1.0 - alpha))
+    return _finite(h, what)
 
 
 def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None = None) -> dict[str, float]:

@@ -207,6 +207,12 @@ def test_raw_readings_of_huge_eigenvalues():
         information_bits([1.7e308] * 3, "trace")  # 2.55e308
 
 
+def test_renyi_alpha_near_float_max_tends_to_the_infinity_limit():
+    # H_alpha -> -log lambda_max as alpha -> inf; at alpha = 1e308, alpha * log lambda_max overflowed to NaN/inf
+    assert renyi_entropy([math.e, 1.0], 1e308) == pytest.approx(-1.0, rel=1e-15)
+    assert renyi_entropy([0.5, 0.25], 1e300, "normalized") == pytest.approx(-math.log(2 / 3), rel=1e-15)
+
+
 @pytest.mark.parametrize("rtol", [float("nan"), -1.0, math.inf, 1.0, "1e-9", True])
 def test_bad_rtol_is_refused(rtol):
     with pytest.raises(ValueError, match="rtol"):
