@@ -58,6 +58,7 @@ def spectrum_derivation() -> Derivation:
             r"\det\big(\lambda I_n - (A^TA - I_n)\big) = (\lambda+1)^{\,n-r}\,\det\big((\lambda+1)I_r - AA^T\big)",
             ok,
             detail=f"expanded exactly at (r, n) = {sizes}",
+            name="sylvester",
         ),
         assumption(
             "Hence the eigenvalues of M_Delta, with multiplicities.",

@@ -64,3 +64,69 @@ def test_corrected_checks_pass(claim_result):
     res = claim_result("L4")
     for name in ("corrected_spectrum", "corrected_whp_bound", "r1_closed_form"):
         assert _ev(res, name).passed is True
+
+
+def test_r1_example_value_is_computed_not_typed():
+    """n = 1, sigma_a^2 = 0.9: P(chi^2_1 <= 1/0.9) = P(|z| <= 1/sqrt(0.9)) = 0.70816 (the statement said 0.709)."""
+    from scipy import stats
+
+    from lora_theorems.claims.paper_l.l4 import CLAIM, R1_EXAMPLE_P
+
+    with mpmath.workdps(30):
+        ref = 2 * mpmath.ncdf(1 / mpmath.sqrt(mpmath.mpf("0.9"))) - 1
+    assert R1_EXAMPLE_P == pytest.approx(float(ref), rel=1e-14)
+    assert R1_EXAMPLE_P == pytest.approx(stats.chi2.cdf(1 / 0.9, 1), rel=1e-12)
+    text = next(f.statement for f in CLAIM.formalizations if f.key == "r1-closed-form")
+    assert f"{float(ref):.4f}" in text and "0.709" not in text
+
+
+def test_uniform_law_is_an_as_written_reading_and_fails(claim_result):
+    """PEFT's law: the witness lies in the support [-b, b], b = sqrt(3 sigma_a^2), with sigma_a^2 < 1/n,
+    and A^T A - I has a positive eigenvalue (recomputed in mpmath)."""
+    from lora_theorems.claims.paper_l.l4 import CLAIM
+    from lora_theorems.ledger import AS_WRITTEN
+
+    assert next(f for f in CLAIM.formalizations if f.key == "nsd-uniform").reading == AS_WRITTEN
+    ev = _ev(claim_result("L4"), "nsd_uniform_sweep")
+    assert ev.passed is False
+    ce = ev.counterexample
+    A, n = np.array(ce["A"]), ce["n"]
+    b = np.sqrt(3 * ce["sigma_a2"])
+    assert ce["sigma_a2"] < 1.0 / n and np.abs(A).max() <= b
+    with mpmath.workdps(40):
+        M = mpmath.matrix(A.tolist())
+        top = max(mpmath.eigsy(M.T * M - mpmath.eye(n), eigvals_only=True))
+    assert top > mpmath.mpf("1e-3")
+
+
+def test_uniform_r1_surely_below_one_third_and_exact_above():
+    """r = 1, uniform: max ||a||^2 = n b^2 = 3 sigma_a^2 n, so NSD surely iff sigma_a^2 n <= 1/3; at n = 1,
+    P(|a| <= 1) = 1/b (quadrature of the uniform density)."""
+    from scipy import integrate
+
+    for n in (1, 5, 100):
+        b = np.sqrt(3 * (1 / 3) / n)
+        assert n * b * b == pytest.approx(1.0, rel=1e-15)
+    for c in (0.5, 0.9):
+        b = np.sqrt(3 * c)
+        p, _ = integrate.quad(lambda x: 1 / (2 * b), -1, 1)
+        assert p == pytest.approx(1 / b, rel=1e-12) and p < 1
+    # r = n = 2 at the PEFT variance 1/(3n): A = b 11^T (allowed: |entries| = b) has s_max = 2b = sqrt(2) > 1
+    b = np.sqrt(3 / 6)
+    A = b * np.ones((2, 2))
+    assert np.linalg.eigvalsh(A.T @ A - np.eye(2))[-1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_p_nsd_figure_has_intervals_and_exact_r1_line(claim_result):
+    from scipy import stats
+
+    ev = _ev(claim_result("L4"), "nsd_probability")
+    plot = next(p for p in ev.plots if p.key == "l4-p-nsd")
+    mc = [s for s in plot.series if "Monte Carlo" in s.label]
+    assert mc and all(s.yerr is not None and len(s.yerr) == len(s.y) for s in mc)
+    # the grid is fine across the r = n transition (c = 1/4) and the r = n/2 one (c ~ 0.343)
+    xs = np.array(mc[0].x)
+    assert ((xs > 0.2) & (xs < 0.4)).sum() >= 4
+    exact = next(s for s in plot.series if "exact" in s.label)
+    n = int(plot.title.rsplit("=", 1)[1])
+    np.testing.assert_allclose(exact.y, stats.chi2.cdf(n / np.array(exact.x), n), rtol=1e-12)

@@ -1,7 +1,13 @@
 """L4: negative semi-definiteness of $M_\\Delta = A^TA - I$ (poster Theorem).
 Exact eigen-structure: :mod:`proofs`; sweeps: :mod:`numerics`."""
 
-from lora_theorems.ledger import CORRECTED, Claim, Formalization
+import math
+
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, Formalization
+
+#: Exact P(M_Delta NSD) at r = 1, n = 1, sigma_a^2 = 0.9: F_{chi^2_1}(1/0.9) = erf(sqrt(1/(2 * 0.9))),
+#: computed (tests recompute it with scipy and mpmath).
+R1_EXAMPLE_P = math.erf(math.sqrt(1.0 / (2.0 * 0.9)))
 
 CLAIM = Claim(
     id="L4",
@@ -15,7 +21,9 @@ CLAIM = Claim(
         r"eigenvalues equal to 0."
     ),
     hypotheses=(
-        r"$A\in\mathbb R^{r\times n}$ with i.i.d. entries of mean 0 and variance $\sigma_a^2$",
+        r"$A\in\mathbb R^{r\times n}$ with i.i.d. entries of mean 0 and variance $\sigma_a^2$ (the poster's "
+        r"words, 'initialized with variance $\sigma_a^2$', fix the variance and not the law: the authors' code draws "
+        r"Gaussian entries, PEFT's default Kaiming-uniform draws $\mathcal U(\pm b)$; both are read as written)",
         r"$\sigma_a^2 < 1/n$",
         r"$1\le r\le n$",
     ),
@@ -29,6 +37,31 @@ CLAIM = Claim(
                 r"(almost surely)."
             ),
             covers="'$M_\\Delta$ is a negative semi-definite matrix' under the stated hypotheses",
+        ),
+        Formalization(
+            key="nsd-uniform",
+            level="layer",
+            statement=(
+                r"The same with PEFT's law: for every $n$, $1\le r\le n$ and $0<\sigma_a^2<1/n$, $A$ with i.i.d. "
+                r"$\mathcal U(-b, b)$ entries, $b = \sqrt{3\sigma_a^2}$ (variance $\sigma_a^2$; Kaiming-uniform with "
+                r"$a=\sqrt5$ is $\sigma_a^2 = 1/(3n)$), gives $A^TA - I\preceq 0$ almost surely."
+            ),
+            reading=AS_WRITTEN,
+            covers="'initialized with variance $\\sigma_a^2$' with bounded (uniform) entries, PEFT's default law",
+        ),
+        Formalization(
+            key="uniform-r1-surely",
+            level="layer",
+            reading=FINDING,
+            statement=(
+                r"With uniform entries and $r=1$, $\|a\|^2\le n b^2 = 3\sigma_a^2 n$, so $M_\Delta\preceq 0$ surely "
+                r"when $\sigma_a^2 n\le 1/3$ (PEFT's default sits exactly there), unlike the Gaussian law "
+                r"($P = F_{\chi^2_n}(1/\sigma_a^2) < 1$); for $\sigma_a^2 n\in(1/3, 1)$ it fails with positive "
+                r"probability ($n = 1$: $P(\mathrm{NSD}) = 1/\sqrt{3\sigma_a^2}$), and for $r\ge 2$ it fails with "
+                r"positive probability even at $\sigma_a^2 n\le 1/3$ (e.g. $A = b\,\mathbf 1\mathbf 1^T$, $r=n=2$, has "
+                r"$s_{\max} = 2b$)."
+            ),
+            covers="how the law of A (not only its variance) decides negative semi-definiteness",
         ),
         Formalization(
             key="eigenvalues-as-stated",
@@ -68,10 +101,12 @@ CLAIM = Claim(
         Formalization(
             key="r1-closed-form",
             level="layer",
-            reading=CORRECTED,
+            # what is true instead of 'NSD' (a probability below 1): a finding, not a correction
+            reading=FINDING,
             statement=(
                 r"For $r = 1$: $AA^T = \sigma_a^2\chi^2_n$, so $P(M_\Delta\preceq 0) = F_{\chi^2_n}(1/\sigma_a^2)$ "
-                r"exactly (e.g. $n=1$, $\sigma_a^2 = 0.9$: $0.709$), strictly below 1 for every $\sigma_a^2>0$."
+                r"exactly (e.g. $n=1$, $\sigma_a^2 = 0.9$: $" + f"{R1_EXAMPLE_P:.4f}" + r"$), strictly below 1 for every "
+                r"$\sigma_a^2>0$."
             ),
             covers="the probability of negative semi-definiteness, exactly, in the rank-one case",
         ),
@@ -225,19 +260,7 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
             worst = out[-1]
     failed = worst[6] < 1.0
     big = max(n for n, *_ in rows)
-    sub = [row for row in out if row[0] == big]
-    plot = Plot(
-        key="l4-p-nsd",
-        title=f"Probability that $A^TA - I$ is negative semi-definite, n = {big}",
-        xlabel=r"$\sigma_a^2 n$", ylabel=r"$P(A^TA - I \preceq 0)$",
-        series=tuple(
-            Series(label=f"r = {r}", x=tuple(row[2] for row in sub if row[1] == r), y=tuple(row[4] for row in sub if row[1] == r),
-                   style="line")
-            for r in sorted({row[1] for row in sub})
-        ),
-        caption=(f"Monte Carlo, {sub[0][3]} draws of A per point (i.i.d. N(0, sigma_a^2) entries); "
-                 "the statement predicts 1 everywhere on this axis (sigma_a^2 n < 1)."),
-    )
+    plot = _p_nsd_plot(ctx, big)
     return Outcome(
         passed=not failed,
         summary=(f"P(NSD) <= {worst[6]:.3g} at n={worst[0]}, r={worst[1]}, sigma_a^2 n={worst[2]} "
@@ -258,6 +281,152 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
             caption="large-width limit: P -> 1 where the last column is < 1 and -> 0 where it is > 1",
         ),),
         plots=(plot,),
+    )
+
+
+def _p_nsd_plot(ctx: CheckContext, n: int):
+    """The report figure of P(M_Delta NSD) at width ``n``: Monte Carlo on a grid of sigma_a^2 n that is
+    fine across the Marchenko-Pastur transitions (c = 1/4 at r = n, 1/(1 + sqrt(1/2))^2 at r = n/2,
+    1 at r = 1), error bars covering the Clopper-Pearson interval (95%, per point: a picture, not a test),
+    and the exact r = 1 law F_{chi^2_n}(1/sigma_a^2) as its own line.  Draws from its own shared seed."""
+    import numpy as np
+
+    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
+
+    rng = np.random.default_rng(ctx.shared_seed("L4/p-nsd-figure"))
+    cs = sorted(set(np.round(np.r_[np.linspace(0.05, 0.5, ctx.pick(7, 10)), np.linspace(0.2, 0.4, ctx.pick(6, 11)), np.linspace(0.55, 0.99, ctx.pick(5, 8))], 4).tolist()))
+    trials = ctx.pick(150, 200)
+    series = []
+    for r in sorted({1, max(1, n // 2), n}):
+        ps, errs = [], []
+        for c in cs:
+            k = trials - sweep_top_eigenvalue(rng, n, r, c / n, trials, backend=ctx.backend, keep_witness=False, keep_values=False)["failures"]
+            lo, hi = clopper_pearson(k, trials, 0.05)
+            p = k / trials
+            ps.append(p)
+            errs.append(max(p - lo, hi - p))  # a symmetric bar that covers the (asymmetric) interval
+        series.append(Series(label=f"r = {r} (Monte Carlo, 95% CI)", x=tuple(cs), y=tuple(ps), yerr=tuple(errs), style="points"))
+    fine = np.linspace(0.01, 0.999, 200)
+    series.append(Series(label="r = 1, exact $F_{\\chi^2_n}(1/\\sigma_a^2)$", x=tuple(fine.tolist()),
+                         y=tuple(nsd_probability_r1(n, float(c) / n) for c in fine), style="line"))
+    return Plot(
+        key="l4-p-nsd",
+        title=f"Probability that $A^TA - I$ is negative semi-definite, n = {n}",
+        xlabel=r"$\sigma_a^2 n$", ylabel=r"$P(A^TA - I \preceq 0)$",
+        series=tuple(series),
+        caption=(f"Monte Carlo, {trials} draws of A per point (i.i.d. N(0, sigma_a^2) entries), bars covering the "
+                 "95% Clopper-Pearson interval; the line is the exact r = 1 law. The statement predicts 1 everywhere "
+                 "on this axis (sigma_a^2 n < 1); the large-width limit drops from 1 to 0 at c(1 + sqrt(r/n))^2 = 1."),
+    )
+
+
+def _uniform_b(sigma_a2: float) -> float:
+    """Half-width of the uniform law with variance sigma_a^2 (PEFT's Kaiming-uniform family)."""
+    return math.sqrt(3.0 * sigma_a2)
+
+
+def _uniform_lam_max(A):
+    """lambda_max(A^T A - I) = s_max(A)^2 - 1 for a stack of A (r x r Gram, batched)."""
+    import numpy as np
+
+    return np.linalg.eigvalsh(A @ np.swapaxes(A, -1, -2))[..., -1] - 1.0
+
+
+@check("nsd-uniform", kind=EvidenceKind.NUMERIC)
+def nsd_uniform_sweep(ctx: CheckContext) -> Outcome:
+    """L4 as written with PEFT's law (i.i.d. U(-b, b), b = sqrt(3 sigma_a^2)): the grid of the Gaussian
+    sweep; any draw with lambda_max(A^T A - I) > 0 refutes it.  The witness is truncated toward 0 to 4
+    decimals (so it stays in the support) and its eigenvalue recomputed in mpmath at 50 digits."""
+    import numpy as np
+
+    from lora_theorems.numerics.m_delta import mp_lambda_max
+
+    rows, witnesses = [], {}
+    for n, r, c, trials in _l4_grid(ctx):
+        b = _uniform_b(c / n)
+        A = ctx.rng.uniform(-b, b, (trials, r, n))
+        lam = _uniform_lam_max(A)
+        fails = int((lam > 0).sum())
+        rows.append((n, r, c, trials, fails, round(float(lam.max()), 4)))
+        if fails and (n, r) not in witnesses:
+            witnesses[(n, r)] = (c, b, np.trunc(A[int(np.argmax(lam))] * 1e4) / 1e4)
+    bad = [row for row in rows if row[4] > 0]
+    ce = None
+    for n, r in sorted(witnesses):  # the smallest witness that survives truncation, re-verified at 50 digits
+        c, b, W = witnesses[(n, r)]
+        lam_mp = mp_lambda_max(W, dps=50)
+        if lam_mp > 0:
+            ce = {"n": n, "r": r, "sigma_a2": c / n, "sigma_a2_times_n": c, "b": b, "A": W.tolist(),
+                  "lambda_max_mp50": str(+lam_mp), "max_abs_entry": float(np.abs(W).max())}
+            break
+    ok = not bad
+    return Outcome(
+        passed=ok,
+        summary=(f"no positive eigenvalue in {len(rows)} configurations" if ok else
+                 f"{len(bad)}/{len(rows)} configurations produced A^T A - I with a positive eigenvalue under U(+-b) entries "
+                 f"(largest {max(row[5] for row in rows):.3g}); smallest witness n={ce['n']}, r={ce['r']}, sigma_a^2 n={ce['sigma_a2_times_n']}"
+                 if ce else f"{len(bad)}/{len(rows)} configurations not NSD"),
+        params={"law": "U(-sqrt(3 sigma_a^2), sqrt(3 sigma_a^2))", "draws": sum(row[3] for row in rows)},
+        region={"n": sorted({row[0] for row in rows}), "r": "1, n//2, n", "sigma_a2_times_n": sorted({row[2] for row in rows})},
+        worst_margin=-max(row[5] for row in rows),
+        counterexample=None if ok else (ce or {"configs": [list(row) for row in bad[:3]]}),
+        tables=(Table(title="Uniform (PEFT) law: draws with A^T A - I not negative semi-definite",
+                      columns=("n", "r", "sigma_a^2 n", "trials", "not NSD", "max lambda_max"), rows=tuple(rows)),),
+    )
+
+
+@check("uniform-r1-surely", kind=EvidenceKind.STATISTICAL)
+def uniform_r1_surely(ctx: CheckContext) -> Outcome:
+    """L4 finding, uniform law: r = 1 is NSD surely when sigma_a^2 n <= 1/3 (||a||^2 <= n b^2 = 3 sigma_a^2 n,
+    exact, tested as zero failures up to the boundary), n = 1 has P(NSD) = 1/sqrt(3 sigma_a^2) above it
+    (in every Clopper-Pearson interval, Bonferroni), and r = n = 2 fails with positive probability at
+    sigma_a^2 n = 1/3 (A = b 11^T has s_max = 2b = sqrt(2))."""
+    import numpy as np
+
+    from lora_theorems.numerics.m_delta import clopper_pearson
+
+    alpha = _L4_FAMILY_ALPHA
+    trials = ctx.pick(20000, 200000)
+    rows, ok = [], True
+    # below the boundary: no failure possible (max ||a||^2 = 3 c <= 1, up to one rounding of the sum)
+    for n in ctx.pick((1, 4, 64), (1, 2, 4, 16, 64, 256)):
+        for c in (0.1, 0.3, 1 / 3):
+            b = _uniform_b(c / n)
+            a = ctx.rng.uniform(-b, b, (trials, n))
+            worst = float(((a * a).sum(axis=1)).max())
+            bound = n * b * b
+            holds = worst <= max(bound, 1.0) * (1 + 4 * n * np.finfo(float).eps) and bound <= 1 + 4 * np.finfo(float).eps
+            ok &= bool(holds)
+            rows.append(("r=1", n, round(c, 4), trials, round(worst, 6), "1 (surely)", "max ||a||^2 <= 3 sigma_a^2 n <= 1"))
+    # above it, n = 1: P(NSD) = P(|a| <= 1) = 1/b
+    grid = (0.5, 0.9, 0.99)
+    for c in grid:
+        b = _uniform_b(c)
+        k = int((np.abs(ctx.rng.uniform(-b, b, trials)) <= 1).sum())
+        lo, hi = clopper_pearson(k, trials, alpha / (len(grid) + 1))
+        exact = 1 / b
+        ok &= bool(lo <= exact <= hi)
+        rows.append(("r=1", 1, c, trials, round(k / trials, 4), round(exact, 4), f"CI [{lo:.4f}, {hi:.4f}]"))
+    # r = n = 2 at the PEFT variance: positive failure probability
+    b = _uniform_b(1 / 6)
+    lam = _uniform_lam_max(ctx.rng.uniform(-b, b, (trials, 2, 2)))
+    k = int((lam > 0).sum())
+    lo, _ = clopper_pearson(k, trials, alpha / (len(grid) + 1))
+    ok &= bool(lo > 0)
+    rows.append(("r=n=2", 2, round(1 / 3, 4), trials, round(k / trials, 4), "< 1", f"P(not NSD) >= {lo:.4f}"))
+    return Outcome(
+        passed=bool(ok),
+        summary=(
+            "uniform A: r = 1 NSD surely for sigma_a^2 n <= 1/3, P(NSD) = 1/sqrt(3 sigma_a^2) at n = 1 above it, "
+            f"r = n = 2 at the PEFT variance fails with probability {k / trials:.3f}"
+            if ok
+            else "the uniform-law finding does not hold on the sampled grid"
+        ),
+        params={"trials": trials},
+        false_alarm_rate=alpha,
+        counterexample=None if ok else {"rows": [list(r_) for r_ in rows]},
+        tables=(Table(title="Uniform (PEFT) law of A: when r = 1 is NSD surely",
+                      columns=("case", "n", "sigma_a^2 n", "trials", "max ||a||^2 or MC P(NSD)", "exact P(NSD)", "note"), rows=tuple(rows)),),
     )
 
 
@@ -450,11 +619,11 @@ def exact_spectrum_identity(ctx: CheckContext) -> Outcome:
     from lora_theorems.proofs.m_delta import spectrum_derivation
 
     d = spectrum_derivation()
-    ok = d.steps[1].verified is True
+    ok = d.verified("sylvester")
     return Outcome(
         passed=ok,
         summary="Sylvester identity exact for symbolic A at (r,n) up to (3,3): spec = {s_i^2 - 1} u {-1}^(n-r)",
         params={"sizes": "(1,1),(1,2),(1,3),(2,2),(2,3),(3,3)"},
         region={"A": "symbolic entries"},
-        counterexample=None if ok else {"failed_step": d.steps[1].latex},
+        counterexample=None if ok else {"failed_step": d.step("sylvester").latex},
     )
