@@ -73,20 +73,112 @@ def test_kolmogorov_bracket_against_brute_force():
     lo, up, _ = kolmogorov_distance(law)
     z = np.linspace(-5, 40, 400001)
     brute = np.abs(stats.chi2.cdf(4 + 4 * z * law.sigma, 4) - stats.norm.cdf(z)).max()
-    # both lo and brute are values of |F - Phi| at grid points, so both are lower bounds of the sup;
-    # the bracket's upper end must dominate the brute-force maximum, and be close to it
     assert brute <= up + 1e-12
-    assert up - max(lo, brute) < 1e-4
-    assert abs(brute - lo) < 1e-6
+    assert lo >= brute - 1e-10  # the root-located sup is at least every grid value
+
+
+# ----------------------------------------------------------------------------- independent references
+# Densities in closed form (chi-square; variance-gamma: sum_k u_k v_k has density
+# |s|^nu K_nu(|s|) / (sqrt(pi) 2^nu Gamma(r/2)), nu = (r-1)/2), crossings of f = phi found by an mpmath
+# bisection from a numpy sign scan, and the distances integrated by mpmath on the pieces.
+
+
+def _std_density(gj, c, r):
+    """mpmath density of Z = N_ij / sigma for the two closed-form cases."""
+    sigma = mp.sqrt((2 * mp.mpf(gj) ** 2 + mp.mpf(c) ** 2) / r)
+    if c == 0:
+        k = r * sigma / gj
+
+        def f(z):
+            y = r + k * z
+            return mp.mpf(0) if y <= 0 else k * y ** (mp.mpf(r) / 2 - 1) * mp.exp(-y / 2) / (2 ** (mp.mpf(r) / 2) * mp.gamma(mp.mpf(r) / 2))
+
+        return f, -r / k
+    nu = (mp.mpf(r) - 1) / 2
+    scale = sigma * r / c  # Z = (c / (r sigma)) S
+
+    def f(z):
+        x = abs(z * scale)
+        if x == 0:
+            return scale * mp.gamma(nu) / (2 * mp.sqrt(mp.pi) * mp.gamma(mp.mpf(r) / 2)) if nu > 0 else mp.inf
+        return scale * x**nu * mp.besselk(nu, x) / (mp.sqrt(mp.pi) * 2**nu * mp.gamma(mp.mpf(r) / 2))
+
+    return f, None
+
+
+def _reference_distances(gj, c, r):
+    """(TV, Kolmogorov) at 30 digits, independent of the toolkit."""
+    mp.mp.dps = 30
+    f, edge = _std_density(gj, c, r)
+    g = lambda z: f(z) - mp.npdf(z)  # noqa: E731
+    lo = float(edge) + 1e-12 if edge is not None else -12.0
+    zs = np.linspace(lo, 12.0, 6001)
+    vals = [g(mp.mpf(float(z))) for z in zs]
+    roots = []
+    for a, b, va, vb in zip(zs[:-1], zs[1:], vals[:-1], vals[1:]):
+        if va * vb < 0:
+            roots.append(mp.findroot(g, (mp.mpf(float(a)), mp.mpf(float(b))), solver="anderson"))
+    # the variance-gamma density has a cusp at 0 (r = 2: Laplace): a knot there keeps the quadrature exact
+    inner = sorted(roots + ([] if edge is not None else [mp.mpf(0)]))
+    knots = ([mp.mpf(edge)] if edge is not None else [-mp.inf]) + inner + [mp.inf]
+    pos = mp.mpf(0)
+    for a, b in zip(knots[:-1], knots[1:]):
+        piece = mp.quad(g, [a, b])
+        if piece > 0:
+            pos += piece
+    # TV = int (f - phi)^+ ; Kolmogorov: max |F - Phi| over the roots and the edge
+    def Fcdf(z):
+        if edge is not None:
+            return mp.quad(f, [edge, z])
+        return mp.quad(f, [-mp.inf, 0, z]) if z > 0 else mp.quad(f, [-mp.inf, z])  # the cusp at 0 as a knot
+
+    cands = roots + ([mp.mpf(edge)] if edge is not None else [])
+    ks = max(abs(Fcdf(z) - mp.ncdf(z)) for z in cands)
+    return float(pos), float(ks)
 
 
 @pytest.mark.claim("M3")
-def test_tv_chi_square_case_against_direct_integration():
-    law = CoordinateLaw(1.0, 0.0, 8)
-    s = law.sigma
-    f = lambda z: abs(stats.chi2.pdf(8 + 8 * z * s, 8) * 8 * s - stats.norm.pdf(z))  # noqa: E731
-    ref = 0.5 * integrate.quad(f, -40, 80, points=[-1 / s, 0, 1, 2], limit=500, epsabs=1e-12)[0]
-    assert tv_distance(law) == pytest.approx(ref, abs=1e-6)
+@pytest.mark.parametrize("gj,c,r", [(1.0, 0.0, 1), (1.0, 0.0, 2), (1.0, 0.0, 3), (1.0, 0.0, 8), (0.0, 2.0, 2), (0.0, 1.0, 5)])
+def test_tv_and_kolmogorov_exact_against_closed_forms(gj, c, r):
+    """TV and Kolmogorov distance against mpmath on the closed-form densities: the old grid TV was a lower
+    bound off by 1.2e-3 at r = 1 (0.45297 vs 0.45414); Kolmogorov's bracket must contain the exact value."""
+    law = CoordinateLaw(gj, c, r)
+    tv_ref, ks_ref = _reference_distances(gj, c, r)
+    assert tv_distance(law) == pytest.approx(tv_ref, abs=1e-9)
+    lo, up, _ = kolmogorov_distance(law)
+    assert lo - 1e-12 <= ks_ref <= up + 1e-12
+    assert ks_ref - lo < 1e-9
+
+
+@pytest.mark.claim("M3")
+def test_variance_gamma_density_closed_form():
+    law = CoordinateLaw(0.0, 1.0, 5)
+    f, _ = _std_density(0.0, 1.0, 5)
+    z = np.array([-2.0, -0.3, 0.4, 1.7])
+    ref = [float(f(mp.mpf(t))) for t in z]
+    np.testing.assert_allclose(law.pdf(z * law.sigma) * law.sigma, ref, rtol=1e-8)
+
+
+@pytest.mark.claim("M3")
+def test_chi_square_kolmogorov_at_the_support_edge():
+    """r = 1, 2: F = 0 left of the edge z0 = -sqrt(r/2) and f >= phi right of it near z0, so the sup is Phi(z0)."""
+    for r in (1, 2):
+        lo, up, z = kolmogorov_distance(CoordinateLaw(1.0, 0.0, r))
+        exact = float(mp.ncdf(-mp.sqrt(mp.mpf(r) / 2)))
+        assert lo <= exact <= up and exact - lo < 1e-10
+        assert z == pytest.approx(-np.sqrt(r / 2), abs=1e-12)
+
+
+@pytest.mark.claim("M3")
+def test_rate_depends_on_whether_g_ij_vanishes():
+    """TV ~ r^-1 when G_ij = 0 (symmetric coordinate, no third cumulant), ~ r^-1/2 otherwise."""
+    def slope(th):
+        a, b = (tv_distance(CoordinateLaw(th, float(np.sqrt(1 - th * th)), r)) for r in (64, 128))
+        return np.log(b / a) / np.log(2)
+
+    assert slope(0.0) == pytest.approx(-1.0, abs=0.05)
+    assert slope(0.5) == pytest.approx(-0.5, abs=0.05)
+    assert slope(1.0) == pytest.approx(-0.5, abs=0.05)
 
 
 @pytest.mark.claim("M3")
