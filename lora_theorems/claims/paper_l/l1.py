@@ -196,14 +196,16 @@ def eq9_neuron_sum_as_written(ctx: CheckContext) -> Outcome:
                 name="neurons-iid",
             ),
             Step(
-                "By linearity the neuron sum has expectation n_(l-1) times the Gaussian expectation Sigma^(l) (ReLU, x = x', Sigma^(1) = 1: E[relu(u)^2] = 1/2 by exact integration).",
+                "By linearity the neuron sum has expectation n_(l-1) times the Gaussian expectation Sigma^(l) "
+                "(ReLU, x = x', Sigma^(1) = 1: E[relu(u)^2] = 1/2 by exact integration).",
                 r"\mathbb E\Big[\sum_{j=1}^{n_{l-1}}\sigma(y_j(x))\sigma(y_j(x))\Big] = n_{l-1}\,\mathbb E[\mathrm{relu}(u)^2] = \frac{n_{l-1}}{2}",
                 "exact simplification",
                 bool(sp.simplify(e_sum - nn / 2) == 0),
                 name="sum-expectation",
             ),
             Step(
-                "Eq. (9) as written equates this sum with Sigma^(l): false for every n_(l-1) >= 2 (the two sides differ by the factor n_(l-1), even in expectation).",
+                "Eq. (9) as written equates this sum with Sigma^(l): false for every n_(l-1) >= 2 "
+                "(the two sides differ by the factor n_(l-1), even in expectation).",
                 r"\Sigma^{(l)}(x,x) = \tfrac12 \overset{?}{=} \mathbb E\Big[\sum_{j=1}^{n_{l-1}}\ldots\Big] = \frac{n_{l-1}}{2}",
                 "exact simplification",
                 bool(holds),
@@ -412,7 +414,7 @@ def analytic_ntk_matches_mpmath(ctx: CheckContext) -> Outcome:
 # ============================================================================ numerics (issue 4): finite-width properties
 
 from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
-from lora_theorems.ledger import EvidenceKind, Plot, Series, Table  # noqa: E402
+from lora_theorems.ledger import EvidenceKind, Plot, Series  # noqa: E402
 
 _L1_FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate of the L1 rate fits (Bonferroni over activations)
 _L1_X = ((1.0, 0.5, -0.3), (0.2, -1.0, 0.7), (-0.6, 0.4, 1.1), (0.9, 0.9, 0.1))  # fixed inputs

@@ -294,7 +294,12 @@ def _p_nsd_plot(ctx: CheckContext, n: int):
     from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
 
     rng = np.random.default_rng(ctx.shared_seed("L4/p-nsd-figure"))
-    cs = sorted(set(np.round(np.r_[np.linspace(0.05, 0.5, ctx.pick(7, 10)), np.linspace(0.2, 0.4, ctx.pick(6, 11)), np.linspace(0.55, 0.99, ctx.pick(5, 8))], 4).tolist()))
+    grid = np.r_[
+        np.linspace(0.05, 0.5, ctx.pick(7, 10)),
+        np.linspace(0.2, 0.4, ctx.pick(6, 11)),  # across the r = n and r = n/2 transitions
+        np.linspace(0.55, 0.99, ctx.pick(5, 8)),
+    ]
+    cs = sorted(set(np.round(grid, 4).tolist()))
     trials = ctx.pick(150, 200)
     series = []
     for r in sorted({1, max(1, n // 2), n}):

@@ -240,7 +240,7 @@ def m2_other_inits(ctx: CheckContext) -> Outcome:
     return Outcome(
         passed=bool(ok),
         summary=(
-            f"mean-normalised noise: Var = (||g||^2 + (kappa-2) g_j^2)/r "
+            "mean-normalised noise: Var = (||g||^2 + (kappa-2) g_j^2)/r "
             + ("holds" if symbolic else "FAILS")
             + " symbolically; Monte Carlo "
             + ("agrees" if not bad else f"disagrees in {len(bad)} (init, r) cases")
