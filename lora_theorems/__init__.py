@@ -71,3 +71,14 @@ __all__ = [
     "validate_backend",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """``lt.report`` (the report writer) and ``lt.write_report``, imported on first use so
+    that ``import lora_theorems`` stays fast and does not import matplotlib."""
+    if name in ("report", "write_report"):
+        import importlib
+
+        report = importlib.import_module(".report", __name__)
+        return report if name == "report" else report.write_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

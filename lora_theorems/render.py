@@ -7,7 +7,8 @@ report's claim page shows.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .ledger import Claim, ClaimResult, Derivation, Evidence, Table, jsonable
 
@@ -18,6 +19,8 @@ __all__ = [
     "render_claim",
     "render_evidence",
     "render_claim_table",
+    "render_claim_list",
+    "format_number",
     "format_value",
     "markdown_cell",
     "render_evidence_table",
@@ -27,8 +30,28 @@ __all__ = [
 FORMATS = ("markdown", "latex", "text")
 
 
+#: significant digits of a float in prose and parameter lists: the last digits of a float64
+#: result can move with the BLAS thread count or the CPU's kernels (2.949615954887945 vs
+#: 2.9496159548879453); 12 digits are far inside float64's 15-17 and stable for any
+#: well-conditioned computation.  Counterexample JSON keeps every digit instead (a witness
+#: must re-check exactly); the checks compute it with one BLAS thread (checks.run_check).
+STABLE_DIGITS = 12
+
+
+def format_number(v: float, digits: int = STABLE_DIGITS) -> str:
+    """``v`` with at most ``digits`` significant digits, shortest form (``0.1``, not
+    ``0.100000000000``); ``nan``/``inf``/``-inf`` for non-finite values."""
+    v = float(v)
+    if v != v:
+        return "nan"
+    if v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    return repr(float(f"{v:.{digits}g}"))
+
+
 def format_value(v) -> str:
-    """A compact, deterministic text form of a table cell."""
+    """A compact, deterministic text form of a table cell (4 significant digits for floats:
+    far from the digits that depend on BLAS threads or CPU kernels)."""
     if isinstance(v, bool) or v is None:
         return {True: "yes", False: "no", None: "-"}[v]
     if isinstance(v, float):
@@ -41,18 +64,27 @@ def format_value(v) -> str:
 
 
 def render_table(table: Table, fmt: str = "markdown") -> str:
-    """Render a :class:`Table` as a Markdown (pipe) table or aligned text."""
+    """Render a :class:`Table` as a Markdown (pipe) table or aligned text.
+
+    In Markdown every cell, header cells included, is put on one line with ``|`` escaped,
+    so header, delimiter and rows always have the same number of columns; a row shorter or
+    longer than the header is a ``ValueError``.
+    """
     cells = [[format_value(v) for v in row] for row in table.rows]
     head = [str(c) for c in table.columns]
+    for row in cells:
+        if len(row) != len(head):
+            raise ValueError(f"table {table.title!r}: a row has {len(row)} cells for {len(head)} columns")
     if fmt == "markdown":
-        lines = [f"**{table.title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        lines = [f"**{table.title}**", "", "| " + " | ".join(markdown_cell(h) for h in head) + " |",
+                 "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in cells]
         if table.caption:
             lines += ["", table.caption]
         return "\n".join(lines)
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(head)]
-    lines = [table.title, "  ".join(h.ljust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    lines = [table.title, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     if table.caption:
         lines.append(table.caption)
     return "\n".join(lines)
@@ -121,9 +153,36 @@ def render_evidence(e: Evidence) -> str:
     if e.false_alarm_rate is not None:
         lines.append(f"         false-alarm rate: {format_value(float(e.false_alarm_rate))}")
     if e.counterexample:
-        keys = ", ".join(sorted(e.counterexample))
-        lines.append(f"         counterexample: {{{keys}}} (full numbers: ledger --json)")
+        lines.append(f"         counterexample: {counterexample_line(e.counterexample)}")
     return "\n".join(lines)
+
+
+def _short(value: Any, budget: int) -> str:
+    """``value`` as compact JSON-like text, floats to 6 significant digits, cut at ``budget``."""
+    def walk(v):
+        if isinstance(v, float):
+            return float(f"{v:.6g}") if v == v and abs(v) != float("inf") else str(v)
+        if isinstance(v, dict):
+            return {str(k): walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [walk(x) for x in v]
+        return v
+
+    text = json.dumps(walk(jsonable(value)), allow_nan=False, separators=(", ", ": "))
+    return text if len(text) <= budget else text[: max(budget - 3, 1)] + "..."
+
+
+def counterexample_line(counterexample: Mapping[str, Any], width: int = 160) -> str:
+    """A counterexample on one line with its values (``{n: 3, r: 2, A: [[1.0, 0.25], ...]}``):
+    scalars in full at 6 significant digits, long values cut with ``...``; every digit is
+    in ``lora-theorems ledger --json`` and the report's JSON block."""
+    parts = []
+    for k, v in jsonable(dict(counterexample)).items():
+        parts.append(f"{k}={_short(v, 60)}")
+    text = ", ".join(parts)
+    if len(text) > width:
+        text = text[: width - 3] + "..."
+    return "{" + text + "} (every digit: ledger --json)"
 
 
 def render_result(result: ClaimResult) -> str:
@@ -137,12 +196,22 @@ def render_result(result: ClaimResult) -> str:
     return "\n".join(lines)
 
 
+def render_claim_list(claims: Iterable[Claim]) -> str:
+    """The ``list`` table without running anything: id, paper, number of formalizations, title."""
+    rows = [(c.id, c.paper, str(len(c.formalizations)), c.title) for c in claims]
+    head = ("id", "paper", "readings", "title")
+    widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(3)]
+    fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3]  # noqa: E731
+    return "\n".join([fmt_row(head)] + [fmt_row(r) for r in rows]
+                     + ["", "verdicts: lora-theorems list --run (runs the quick checks), or reports/index.md"])
+
+
 def render_claim_table(results: Iterable[ClaimResult]) -> str:
     """The ``list`` table: id, verdict, number of checks, title."""
     rows = [(r.claim.id, r.verdict.verdict.value, str(len(r.evidence)), r.claim.title) for r in results]
     head = ("id", "verdict", "checks", "title")
     widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(3)]
-    fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row[:3], widths)) + "  " + row[3]  # noqa: E731
+    fmt_row = lambda row: "  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3]  # noqa: E731
     return "\n".join([fmt_row(head)] + [fmt_row(r) for r in rows])
 
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import lora_theorems as lt
+from lora_theorems import api
 from lora_theorems.checks import check_seed
 from lora_theorems.cli import main
 
@@ -96,6 +97,15 @@ BAD = [
     (["m-delta", "--width", "8", "--rank", "2", "--variance", "nan"], "variance is NaN"),
     (["m-delta", "--width", "0", "--rank", "1", "--variance", "0.1"], "width must be a positive integer"),
     (["m-delta", "--width", "x", "--rank", "1", "--variance", "0.1"], "expected an integer"),
+    # validated everywhere, also where nothing runs (issue 14)
+    (["show", "L4", "--no-run", "--seed", "-1"], "seed must be a non-negative integer, got -1"),
+    (["show", "L4", "--no-run", "--profile", "bogus"], "unknown profile 'bogus'"),
+    (["show", "L4", "--no-run", "--backend", "tpu"], "unknown backend 'tpu'"),
+    (["list", "--profile", "bogus"], "unknown profile 'bogus'"),
+    (["list", "--seed", "-3"], "seed must be a non-negative integer, got -3"),
+    (["derive", "L2", "--seed", "-1"], "seed must be a non-negative integer, got -1"),
+    (["report", "--profile", "bogus"], "unknown profile 'bogus'"),
+    (["m-delta", "--width", "8", "--rank", "2", "--variance", "0.1", "--seed", "-1"], "seed must be a non-negative"),
 ]
 
 
@@ -146,3 +156,97 @@ def test_m_delta_probe_agrees_with_the_exact_r1_probability(capsys):
     code, out, _ = run_cli(capsys, "m-delta", "--width", "16", "--rank", "16", "--variance", "0.06", "--json")
     data = json.loads(out)
     assert code == 0 and data["p_nsd"] < 0.5  # r = n, sigma^2 n = 0.96: the claim's "always NSD" fails
+
+
+# ----------------------------------------------------------------------------- issue 14: CLI polish
+
+
+def _no_checks(monkeypatch):
+    from lora_theorems import checks
+
+    def boom(*a, **k):
+        raise AssertionError("a check ran")
+
+    monkeypatch.setattr(api, "build_ledger", boom)
+    monkeypatch.setattr(api, "run_claim", boom)
+    monkeypatch.setattr(checks, "run_check", boom)
+
+
+def test_list_and_show_no_run_run_no_check(capsys, monkeypatch):
+    _no_checks(monkeypatch)
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "list --run" in out
+    for c in lt.list_claims():
+        assert f"\n{c.id} " in out and c.title in out
+    code, out, _ = run_cli(capsys, "show", "L4", "--no-run")
+    assert code == 0 and lt.get_claim("L4").statement.split()[0] in out
+
+
+def test_list_run_shows_verdicts(capsys, monkeypatch):
+    calls, ledgers = [], []
+    real = api.build_ledger
+
+    def one_claim(ids=None, **k):
+        calls.append((ids, k["profile"]))
+        ledgers.append(real(["L3"], **k))
+        return ledgers[-1]
+
+    monkeypatch.setattr(api, "build_ledger", one_claim)
+    code, out, _ = run_cli(capsys, "list", "--run", "--seed", "2")
+    assert code == 0 and calls == [(None, "quick")]
+    row = next(line for line in out.splitlines() if line.startswith("L3 "))
+    assert "profile=quick seed=2" in out and ledgers[0].results[0].verdict.verdict.value in row
+
+
+def test_list_and_show_import_no_heavy_library():
+    """``list`` and ``show --no-run`` answer fast because they import neither SymPy, matplotlib,
+    SciPy nor dp-accounting (their speed is measured in benchmarks/, not here)."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from lora_theorems.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['list']) == 0 and main(['show', 'M4', '--no-run']) == 0\n"
+        "heavy = [m for m in ('sympy', 'matplotlib', 'dp_accounting', 'scipy', 'mpmath') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_lazy_report_attribute():
+    code = (
+        "import sys\n"
+        "import lora_theorems as lt\n"
+        "assert 'matplotlib' not in sys.modules and 'lora_theorems.report' not in sys.modules\n"
+        "assert lt.write_report is lt.report.write_report\n"
+        "print(lt.report.__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "lora_theorems.report"
+    with pytest.raises(AttributeError):
+        lt.no_such_thing  # noqa: B018
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lora-theorems {lt.__version__}"
+
+
+def test_every_option_has_help_and_the_top_level_help_has_examples():
+    import argparse
+
+    from lora_theorems.cli import build_parser
+
+    parser = build_parser()
+    assert "examples:" in parser.epilog and "lora-theorems report --profile full" in parser.epilog
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert {c.dest for c in subs._choices_actions} == set(subs.choices)
+    for c in subs._choices_actions:
+        assert c.help, c.dest
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            assert action.help, (name, action.dest)

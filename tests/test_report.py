@@ -342,10 +342,159 @@ def test_failure_during_swap_restores_previous_report(tmp_path, fake_ledger, mon
 def test_rerun_replaces_previous_report(tmp_path, fake_ledger):
     out = tmp_path / "rep"
     write_report(out, seed=1)
+    # a figure an earlier run wrote and this one does not: listed in the old manifest, so it goes
     (out / "figures" / "stale.png").write_bytes(b"old")
+    run = json.loads((out / "run.json").read_text())
+    run["files"].append("figures/stale.png")
+    (out / "run.json").write_text(json.dumps(run))
     write_report(out, seed=2)
     assert not (out / "figures" / "stale.png").exists()
     assert "seed **2**" in (out / "index.md").read_text()
+
+
+def _add_user_files(out: Path) -> dict[str, bytes]:
+    files = {"NOTES.md": b"my notes\n", "mydata/keep.csv": b"a,b\n1,2\n", "figures/mine.png": b"not generated",
+             "L4.md.draft": b"draft"}
+    for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    return files
+
+
+def test_rerun_keeps_files_the_toolkit_did_not_write(tmp_path, fake_ledger):
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    mine = _add_user_files(out)
+    write_report(out, seed=2)
+    tree = _tree(out)
+    for name, data in mine.items():
+        assert tree.get(name) == data, name
+    run = json.loads((out / "run.json").read_text())
+    # the manifest lists exactly the generated files, none of the user's
+    assert set(run["files"]) == set(tree) - set(mine)
+    assert "seed **2**" in tree["index.md"].decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_report_without_files_list_uses_its_hashes_as_manifest(tmp_path, fake_ledger):
+    """Reports written before run.json had ``files``: the ``sha256`` keys are what it wrote."""
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    run = json.loads((out / "run.json").read_text())
+    del run["files"]
+    (out / "run.json").write_text(json.dumps(run))
+    mine = _add_user_files(out)
+    write_report(out, seed=2)
+    tree = _tree(out)
+    assert all(tree.get(n) == d for n, d in mine.items())
+
+
+def test_bare_report_keeps_the_profile_the_directory_holds(tmp_path, capsys, fake_ledger, monkeypatch):
+    out = tmp_path / "rep"
+    write_report(out, profile="full", seed=0)
+    before = _tree(out)
+    seen = []
+    real = api.build_ledger
+    monkeypatch.setattr(api, "build_ledger", lambda ids=None, **k: seen.append(k["profile"]) or real(ids, **k))
+    code, _, err = _cli(capsys, "report", "--out", str(out))
+    assert code == 0, err
+    assert seen == ["full"] and "Profile **full**" in (out / "index.md").read_text()
+    # an explicit other profile is refused, before any check runs, and nothing changes
+    before = {k: v for k, v in _tree(out).items() if k != "run.json"}
+    code, _, err = _cli(capsys, "report", "--out", str(out), "--profile", "quick")
+    assert code == 2 and "holds a full-profile report" in err and "--force" in err
+    assert len(err.strip().splitlines()) == 1 and seen == ["full"]
+    assert {k: v for k, v in _tree(out).items() if k != "run.json"} == before
+    code, _, err = _cli(capsys, "report", "--out", str(out), "--profile", "quick", "--force")
+    assert code == 0 and seen == ["full", "quick"] and "Profile **quick**" in (out / "index.md").read_text()
+    # a new directory defaults to quick
+    write_report(tmp_path / "new")
+    assert seen[-1] == "quick"
+
+
+_KILL_SCRIPT = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+import test_report as t
+from lora_theorems import api, report
+api.build_ledger = lambda ids=None, *, progress=None, **k: t._fake_ledger(**k)
+def pause(stage):
+    if stage == sys.argv[2]:
+        open(sys.argv[3], "w").close()
+        time.sleep(120)
+report._at_stage = pause
+report.write_report(sys.argv[1], seed=7)
+"""
+
+
+def _killed_at(tmp_path: Path, out: Path, stage: str) -> None:
+    """Run the writer in a subprocess and SIGKILL it at ``stage`` (see ``report._at_stage``)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / f"at-{stage}"
+    script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out), stage, str(marker)],
+                            env=dict(os.environ, MPLBACKEND="agg"))
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, "the writer ended before reaching " + stage
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    marker.unlink()
+
+
+@pytest.mark.parametrize("stage", ["figures", "swap", "foreign"])
+def test_sigkill_at_any_moment_is_recovered_by_the_next_run(tmp_path, fake_ledger, stage):
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    mine = _add_user_files(out)
+    generated = {k: v for k, v in _tree(out).items() if k not in mine and k != "run.json"}
+    _killed_at(tmp_path, out, stage)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "rep")
+    assert left and all(n.startswith(".rep.") for n in left), left  # the kill did leave something
+    # at the moment of the kill, every user file exists somewhere (in rep or in the old report)
+    for name, data in mine.items():
+        assert any((d / name).is_file() and (d / name).read_bytes() == data for d in tmp_path.iterdir()), name
+    if stage == "figures":
+        assert {k: v for k, v in _tree(out).items() if k != "run.json"} == {**generated, **mine}
+    if stage == "swap":
+        assert not out.exists()  # the previous report is in .rep.old-*
+    # the next run recovers and cleans up; recovery alone already restores the report
+    actions = __import__("lora_theorems.report", fromlist=["x"]).recover_stale(out)
+    assert actions and out.is_dir() and all((out / n).read_bytes() == d for n, d in mine.items())
+    write_report(out, seed=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+    tree = _tree(out)
+    assert all(tree[n] == d for n, d in mine.items()) and "seed **2**" in tree["index.md"].decode()
+
+
+def test_stale_cleanup_touches_only_provably_ours(tmp_path, fake_ledger):
+    import subprocess
+    import sys
+
+    out = tmp_path / "rep"
+    write_report(out, seed=1)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    live = str(os.getpid())
+    keep = {
+        f".rep.tmp-{live}-0123abcd": "index.md",  # a running process's temporary
+        f".rep.tmp-{dead}-0123abce": "NOTES.txt",  # dead, but holds a file the writer never writes
+        f".other.tmp-{dead}-0123abcf": "index.md",  # another report's
+        f".rep.tmp-{dead}-xyz": "index.md",  # not our name pattern
+    }
+    gone = {f".rep.tmp-{dead}-0123abd0": "figures/L4-x.png", f".rep.trash-{dead}-0123abd1": "L4.md"}
+    for d, f in {**keep, **gone}.items():
+        (tmp_path / d / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / d / f).write_text("x")
+    write_report(out, seed=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["rep", *keep])
 
 
 # ----------------------------------------------------------------------------- bad --out

@@ -1,6 +1,6 @@
 """The verification report: ``lora-theorems report`` writes Markdown pages and PNG figures.
 
-Layout of a report directory (everything in it is generated)::
+Layout of a report directory (the generated files; a user's own files in it are kept)::
 
     index.md          the ledger table, the papers, the run's settings, how to reproduce
     L1.md ... M5.md   one page per claim
@@ -20,14 +20,27 @@ date, the wall time, each check's elapsed time and its ``metrics``, e.g. through
 to ``run.json`` only, which also records the SHA-256 of every other file so two runs can
 be compared at a glance.
 
-Atomicity
----------
+Atomicity, and files the toolkit did not write
+---------------------------------------------
 The output path is validated before any check runs (a ``ValueError`` and nothing written
-for an existing file, a path under a file, an unwritable directory, or a non-empty
-directory that is not a previous report).  The report is written into a temporary sibling
-directory and moved into place with ``os.rename`` only once it is complete; an
-interrupted or failed run removes its temporary directory and leaves the previous report
-untouched.
+for an existing file, a path under a file, an unwritable directory, a non-empty directory
+that is not a previous report, or a previous report of another profile unless
+``force=True``).  The report is written into a temporary sibling directory
+``.DIR.tmp-PID-TOKEN`` and swapped into place by renames only:
+
+1. ``DIR`` -> ``.DIR.old-PID-TOKEN`` (the previous report, with any files a user added);
+2. ``.DIR.tmp-PID-TOKEN`` -> ``DIR`` (the new report, complete);
+3. every file of the old directory that is not in the old report's manifest (the
+   ``files`` list of its ``run.json``; older reports: its ``sha256`` keys) is moved into
+   ``DIR``: the toolkit never deletes what it did not write;
+4. ``.DIR.old-*`` -> ``.DIR.trash-PID-TOKEN``, which then holds only generated files, and
+   is deleted.
+
+A run killed at any instant leaves either the previous or the new report in ``DIR`` and at
+most one ``.DIR.old-*`` holding the rest; the next run recovers (restores ``DIR`` from
+``.DIR.old-*`` if ``DIR`` is missing, moves a user's files back) and deletes stale
+temporaries, but only those that are provably this toolkit's: named as above, with the
+process id of a process that no longer runs, and holding generated files only.
 """
 
 from __future__ import annotations
@@ -41,9 +54,9 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .. import api
 from ..ledger import jsonable
@@ -51,11 +64,15 @@ from ..registry import checks_of, papers
 from .figures import draw_plot
 from .pages import FigureRef, render_claim_page, render_index
 
-__all__ = ["write_report", "validate_out_dir", "package_versions", "GENERATOR"]
+__all__ = ["write_report", "validate_out_dir", "recover_stale", "package_versions", "GENERATOR"]
 
 GENERATOR = "lora-theorems report"
 _RUN_FILE = "run.json"
-_PACKAGES = ("lora-theorems", "numpy", "scipy", "sympy", "mpmath", "matplotlib")
+_PACKAGES = ("lora-theorems", "numpy", "scipy", "sympy", "mpmath", "matplotlib", "dp-accounting", "threadpoolctl")
+#: the names of the files the writer generates (anything else in a report directory is a user's)
+_GENERATED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.md|run\.json|figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png")
+#: temporaries of a run, beside the report directory: .DIR.tmp-PID-TOKEN, .DIR.old-..., .DIR.trash-...
+_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old|trash|probe)-(?P<pid>[0-9]+)-(?P<token>[0-9a-f]{8})")
 
 _README = """# Verification report (generated)
 
@@ -93,12 +110,31 @@ def source_digest() -> str:
     return h.hexdigest()
 
 
-def _is_report(path: Path) -> bool:
+def _report_record(path: Path) -> dict | None:
+    """The ``run.json`` of the report in ``path``, or ``None`` if it holds no report."""
     try:
         with open(path / _RUN_FILE, encoding="utf-8") as fh:
-            return json.load(fh).get("generator") == GENERATOR
-    except (OSError, ValueError, AttributeError):
-        return False
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("generator") == GENERATOR else None
+
+
+def _is_report(path: Path) -> bool:
+    return _report_record(path) is not None
+
+
+def _manifest(path: Path) -> set[str] | None:
+    """The files the toolkit wrote in the report ``path`` (relative POSIX paths, ``run.json``
+    included): its ``files`` list, or for reports older than that list the keys of its
+    ``sha256`` table; ``None`` if ``path`` holds no report."""
+    record = _report_record(path)
+    if record is None:
+        return None
+    files = record.get("files")
+    if not isinstance(files, list):
+        files = list(record.get("sha256") or {})
+    return {f for f in files if isinstance(f, str)} | {_RUN_FILE}
 
 
 def _check_replaceable(target: Path, shown: str) -> None:
@@ -187,6 +223,7 @@ def _write_files(tmp: Path, ledger: api.Ledger, partial: bool, progress: Callabl
                 try:
                     draw_plot(p, figdir / name)
                     figures.setdefault(i, []).append(FigureRef(p, f"figures/{name}"))
+                    _at_stage("figures")
                 except ValueError as exc:  # malformed plot data: say so on the page
                     figures.setdefault(i, []).append(FigureRef(p, None, str(exc)))
         docs = {}
@@ -211,6 +248,18 @@ def _write_files(tmp: Path, ledger: api.Ledger, partial: bool, progress: Callabl
     _write_text(tmp / "README.md", _README)
 
 
+def _blas_info() -> list[dict]:
+    """The BLAS/OpenMP libraries NumPy loaded (name, version, threads), for ``run.json``: the
+    checks pin BLAS to one thread, so these do not change the pages, but they say where a run was."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        keys = ("user_api", "internal_api", "version", "num_threads", "architecture")
+        return [{k: i.get(k) for k in keys} for i in threadpool_info()]
+    except Exception:
+        return []
+
+
 def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: float, checks_s: float) -> dict:
     files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
     return jsonable(
@@ -227,8 +276,10 @@ def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: fl
             "versions": package_versions(ledger.backend),
             "platform": platform.platform(),
             "source_sha256": source_digest(),
-            "command": "lora-theorems report --profile {} --seed {}".format(ledger.profile, ledger.seed),
+            "command": f"lora-theorems report --profile {ledger.profile} --seed {ledger.seed}",
             "reproducible_files": "every file listed in sha256 (all but run.json)",
+            "files": sorted(files + [_RUN_FILE]),
+            "blas": _blas_info(),
             "checks": [
                 {
                     "claim": e.claim,
@@ -244,30 +295,182 @@ def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: fl
     )
 
 
-def _swap_into_place(tmp: Path, target: Path, shown: str) -> None:
-    """Move the finished report ``tmp`` to ``target``, replacing an earlier report."""
+def _at_stage(stage: str) -> None:
+    """Called at the moments a kill is most harmful (``"figures"``: while the figures are
+    drawn; ``"swap"``: the previous report moved aside, the new one not yet in place;
+    ``"foreign"``: the new report in place, a user's files not yet moved back).  A no-op;
+    the tests replace it to kill the writer at exactly those moments."""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: a process we may not signal, so it exists
+        return True
+    return True
+
+
+def _only_generated(path: Path) -> bool:
+    """True if every entry under ``path`` is a file the writer generates (or ``figures/``)."""
+    for p in path.rglob("*"):
+        rel = p.relative_to(path).as_posix()
+        if p.is_symlink():
+            return False
+        if p.is_dir():
+            if rel != "figures":
+                return False
+        elif not _GENERATED.fullmatch(rel):
+            return False
+    return True
+
+
+def _free_name(path: Path) -> Path:
+    """``path`` if free, else ``path.kept``, ``path.kept-2``, ... (a user's file is never overwritten)."""
+    cand, k = path.with_name(path.name + ".kept"), 1
+    while os.path.lexists(cand):
+        k += 1
+        cand = path.with_name(f"{path.name}.kept-{k}")
+    return cand
+
+
+def _move_foreign(src: Path, dst: Path, manifest: set[str], rel: str = "") -> list[str]:
+    """Move every entry of ``src`` that the toolkit did not write (not in ``manifest``) to
+    the same place under ``dst``, by renames; return their relative paths."""
+    moved = []
+    for entry in sorted(os.scandir(src / rel if rel else src), key=lambda e: e.name):
+        name = f"{rel}/{entry.name}" if rel else entry.name
+        if name in manifest:
+            continue
+        target = dst / name
+        if entry.is_dir(follow_symlinks=False) and any(m.startswith(name + "/") for m in manifest):
+            if os.path.lexists(target) and not target.is_dir():
+                target = _free_name(target)
+            target.mkdir(exist_ok=True)
+            moved += _move_foreign(src, dst, manifest, name)
+            continue
+        if os.path.lexists(target):
+            target = _free_name(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(entry.path, target)
+        moved.append(name)
+    return moved
+
+
+def _discard_old(old: Path, target: Path, manifest: set[str]) -> list[str]:
+    """Steps 3 and 4 of the swap: a user's files from ``old`` into ``target``, then ``old``
+    renamed to a ``trash`` temporary (generated files only) and deleted."""
+    moved = _move_foreign(old, target, manifest)
+    m = _TEMP.fullmatch(old.name)
+    trash = old.with_name(f".{m['name']}.trash-{m['pid']}-{m['token']}") if m else old
+    os.rename(old, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return moved
+
+
+def recover_stale(target: str | os.PathLike, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Finish or undo what a killed run left beside the report directory ``target``; return
+    one line per action.
+
+    Only temporaries that are provably this toolkit's are touched: ``.NAME.tmp-PID-TOKEN``,
+    ``.NAME.old-...``, ``.NAME.trash-...`` (and empty ``.NAME.probe-...``) directories next
+    to ``target`` whose process ``PID`` no longer runs.  An ``old`` one is the previous
+    report: it is renamed back to ``target`` if ``target`` is missing (killed mid-swap),
+    otherwise a user's files in it are moved into ``target`` and the rest is deleted.  A
+    ``tmp`` or ``trash`` one is deleted only if it holds generated files only.
+    """
+    target = Path(target)
+    say = progress or (lambda msg: None)
+    done: list[str] = []
+    try:
+        entries = sorted(target.parent.iterdir())
+    except OSError:
+        return done
+    mine = []
+    for p in entries:
+        m = _TEMP.fullmatch(p.name)
+        if m and m["name"] == target.name and p.is_dir() and not p.is_symlink() and not _pid_alive(int(m["pid"])):
+            mine.append((m["kind"], p))
+    order = {"old": 0, "trash": 1, "tmp": 2, "probe": 3}
+    for kind, p in sorted(mine, key=lambda kp: (order[kp[0]], kp[1].name)):
+        if kind == "old":
+            manifest = _manifest(p)
+            if manifest is None:
+                done.append(f"left {p.name}: it holds no report manifest")
+            elif not os.path.lexists(target):
+                os.rename(p, target)
+                done.append(f"restored the previous report from {p.name} (a run was killed while swapping)")
+            elif _is_report(target):
+                moved = _discard_old(p, target, manifest)
+                done.append(f"finished an interrupted swap: moved {len(moved)} file(s) of yours back, removed {p.name}")
+            else:
+                done.append(f"left {p.name}: {target.name} is not a report")
+        elif kind == "probe":
+            try:
+                p.rmdir()
+            except OSError:
+                continue
+            done.append(f"removed {p.name}")
+        elif _only_generated(p):
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(f"removed {p.name} (left by a killed run)")
+        else:
+            done.append(f"left {p.name}: it holds files the report writer does not generate")
+    for line in done:
+        say(f"report: {line}")
+    return done
+
+
+def _swap_into_place(tmp: Path, target: Path, shown: str) -> list[str]:
+    """Move the finished report ``tmp`` to ``target``, replacing an earlier report and keeping
+    every file of ``target`` that the earlier report did not write (see the module docstring:
+    each step is a rename, and a kill between any two is recovered by :func:`recover_stale`).
+    Return the relative paths of the user's files carried over."""
     _check_replaceable(target, shown)  # the directory may have changed while the checks ran
-    if not target.exists():
+    manifest = _manifest(target) if target.is_dir() else None
+    if manifest is None:  # missing or empty (an empty directory is replaced by rename)
         os.rename(tmp, target)
-        return
-    old = target.parent / f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+        return []
+    m = _TEMP.fullmatch(tmp.name)
+    old = target.parent / f".{target.name}.old-{m['pid']}-{m['token']}"
     os.rename(target, old)
+    _at_stage("swap")
     try:
         os.rename(tmp, target)
     except BaseException:
         os.rename(old, target)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    _at_stage("foreign")
+    return _discard_old(old, target, manifest)
+
+
+def _resolve_profile(profile: str | None, target: Path, shown: str, force: bool) -> str:
+    """The profile to run: as given, or the one of the report already in ``target`` (quick if
+    there is none).  A report of another profile is not replaced unless ``force``."""
+    record = _report_record(target) if target.is_dir() else None
+    held = record.get("profile") if record else None
+    if profile is None:
+        return held if held in ("quick", "full") else "quick"
+    if held is not None and held != profile and not force:
+        raise ValueError(
+            f"output directory {shown!r} holds a {held}-profile report; refusing to replace it with a "
+            f"{profile}-profile one (pass --force / force=True, or choose another output directory)"
+        )
+    return profile
 
 
 def write_report(
     out_dir: str | os.PathLike = "reports",
     *,
-    profile: str = "quick",
+    profile: str | None = None,
     seed: int = 0,
     backend: str = "numpy",
     progress: Callable[[str], None] | None = None,
     ids: Iterable[str] | None = None,
+    force: bool = False,
 ) -> Path:
     """Run the checks and write the verification report into ``out_dir``; return its path.
 
@@ -275,25 +478,39 @@ def write_report(
     ----------
     out_dir:
         The report directory (see :func:`validate_out_dir`); an earlier report there is
-        replaced atomically once the new one is complete.
-    profile, seed, backend:
+        replaced atomically once the new one is complete, and files in it that the toolkit
+        did not write (a user's notes, data) are kept.
+    profile:
+        ``"quick"`` or ``"full"``; by default the profile of the report already in
+        ``out_dir`` (``"quick"`` if there is none).  A report of another profile is
+        replaced only with ``force=True``.
+    seed, backend:
         As for :func:`lora_theorems.api.build_ledger`; recorded in the report.
     progress:
         ``progress(msg)`` for status lines (the CLI passes a stderr reporter).
     ids:
         Claim ids to include (default: all); a report of some claims says it is partial.
+    force:
+        Replace a report of another profile.
 
     Raises
     ------
     ValueError
         Bad options or a bad ``out_dir``, raised before any check runs; nothing is written.
     """
-    api.validate_run_options(profile, seed, backend)
+    if profile is not None:
+        api.validate_run_options(profile, seed, backend)
+    else:
+        api.validate_run_options("quick", seed, backend)
+    if not isinstance(force, bool):
+        raise ValueError(f"force must be True or False, got {force!r}")
     claim_ids = api.resolve_ids(ids)
     partial = ids is not None and set(claim_ids) != {c.id for c in api.list_claims()}
     shown = os.fspath(out_dir) if isinstance(out_dir, (str, os.PathLike)) else out_dir
     target = validate_out_dir(out_dir)
     progress = progress or (lambda msg: None)
+    recover_stale(target, progress)
+    profile = _resolve_profile(profile, target, shown, force)
 
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
@@ -309,9 +526,12 @@ def write_report(
         with open(tmp / _RUN_FILE, "w", encoding="utf-8", newline="\n") as fh:
             json.dump(record, fh, indent=1, sort_keys=True, allow_nan=False)
             fh.write("\n")
-        _swap_into_place(tmp, target, shown)
+        kept = _swap_into_place(tmp, target, shown)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    if kept:
+        progress(f"report: kept {len(kept)} file(s) the toolkit did not write: {', '.join(kept[:5])}"
+                 + (" ..." if len(kept) > 5 else ""))
     progress(f"report: wrote {shown} in {time.perf_counter() - t0:.1f}s")
     return target

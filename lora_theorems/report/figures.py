@@ -170,7 +170,7 @@ def _plain_log_formatter(**kw):
     from matplotlib.ticker import LogFormatter
 
     class PlainLogFormatter(LogFormatter):
-        def _num_to_string(self, x, vmin, vmax):  # noqa: ARG002 - matplotlib's hook
+        def _num_to_string(self, x, vmin, vmax):
             return f"{x:g}"
 
     return PlainLogFormatter(**kw)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..ledger import AS_WRITTEN, CORRECTED, ClaimResult, Derivation, Evidence, EvidenceKind, Plot, Verdict, jsonable
 from ..render import (
