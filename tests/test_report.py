@@ -609,6 +609,7 @@ def test_real_quick_report_end_to_end(tmp_path):
     assert len([n for n in files if n.endswith(".png")]) + pages.count("could not be drawn") == n_plots
     for target in re.findall(r"\]\(([^)#]+)\)", pages):
         assert (out / target).exists(), target
+    assert _assert_tables_well_formed(files) >= 2 * len(ids)  # header, delimiter and rows agree
     again = _tree(write_report(tmp_path / "rep2", profile="quick", seed=0))
     assert {k: v for k, v in files.items() if k != "run.json"} == {k: v for k, v in again.items() if k != "run.json"}
 
@@ -626,3 +627,144 @@ def test_real_quick_report_identical_across_fresh_processes(tmp_path):
         subprocess.run([sys.executable, "-m", "lora_theorems", "report", "--out", str(out)], check=True, env=env)
         trees.append({k: v for k, v in _tree(out).items() if k != "run.json"})
     assert trees[0] == trees[1]
+
+
+# ----------------------------------------------------------------------------- issue 14: rendering, reproducibility
+
+
+def _table_column_counts(markdown: str) -> list[tuple[int, ...]]:
+    """For each pipe table of a page: the number of cells of its header, delimiter and each row
+    (a cell boundary is a ``|`` not escaped as ``\\|`` and not inside a code span)."""
+
+    def cells(line: str) -> int:
+        line = re.sub(r"`[^`]*`", "code", line)  # pipes in code spans are text on GitHub
+        return len(re.findall(r"(?<!\\)\|", line)) - 1
+
+    lines = markdown.splitlines()
+    tables, in_code, i = [], False, 0
+    while i < len(lines):
+        if lines[i].startswith("```"):
+            in_code = not in_code
+        if not in_code and i + 1 < len(lines) and re.fullmatch(r"\|( *:?-+:? *\|)+", lines[i + 1]):
+            j = i + 2
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            tables.append(tuple(cells(line) for line in lines[i:j]))
+            i = j
+            continue
+        i += 1
+    return tables
+
+
+def _assert_tables_well_formed(files: dict[str, bytes]) -> int:
+    n = 0
+    for name, data in files.items():
+        if name.endswith(".md"):
+            text = data.decode()
+            for counts in _table_column_counts(text):
+                n += 1
+                assert len(counts) >= 2 and len(set(counts)) == 1, (name, counts)
+            lines = text.splitlines()
+            for k, line in enumerate(lines):  # every delimiter row follows a header row
+                if re.fullmatch(r"\|(---\|)+", line):
+                    assert k > 0 and lines[k - 1].startswith("| "), name
+    return n
+
+
+def test_header_cells_are_escaped():
+    from lora_theorems.render import render_table
+
+    t = Table("Sweep", ("n", "mean ||M||_op", "P(|x| > 1)"), ((16, 2.5, 0.1), (32, 2.75, 0.2)))
+    text = render_table(t, "markdown")
+    assert "| n | mean \\|\\|M\\|\\|_op | P(\\|x\\| > 1) |" in text
+    assert set(_table_column_counts(text)[0]) == {3}
+    with pytest.raises(ValueError, match="2 cells for 3 columns"):
+        render_table(Table("bad", ("a", "b", "c"), ((1, 2),)), "markdown")
+
+
+def test_every_table_of_the_synthetic_report_has_matching_column_counts(tmp_path, fake_ledger):
+    files = _tree(write_report(tmp_path / "rep"))
+    assert _assert_tables_well_formed(files) >= 4
+
+
+def test_cli_counterexample_line_shows_values_not_key_names():
+    from lora_theorems.render import render_evidence
+
+    e = _fake_result().evidence[1]
+    text = render_evidence(e)
+    line = next(x for x in text.splitlines() if "counterexample:" in x)
+    assert "n=3" in line and "r=2" in line and "lambda_max=0.0312346" in line
+    assert "A=[[1.0, 0.25, 0.0], [0.0, 0.5, -0.125]]" in line
+    e2 = Evidence(claim="L4", check="c", formalization="nsd", reading=AS_WRITTEN, kind=EvidenceKind.NUMERIC,
+                  passed=False, summary="s", counterexample={"A": np.ones((40, 40)), "also": {"x": 1}, "eigenvalues": [0.5]})
+    line = next(x for x in render_evidence(e2).splitlines() if "counterexample:" in x)
+    assert "eigenvalues=[0.5]" in line and 'also={"x": 1}' in line and "A=[[1.0, 1.0," in line and len(line) < 260
+
+
+def test_parameters_print_stable_digits_and_findings_are_labelled(tmp_path, monkeypatch):
+    """Parameters print 12 significant digits (the last digits of a float64 move with the BLAS
+    thread count); a FINDING reading and a not-checkable one are named as such."""
+    from lora_theorems.ledger import FINDING
+
+    claim = Claim(
+        id="L4", paper="L", title="t", statement="s", source="x",
+        formalizations=(
+            Formalization("w", "layer", "as written"),
+            Formalization("bert", "model", "needs weights", not_checkable="needs BERT weights"),
+            Formalization("truth", "layer", "what is true instead", reading=FINDING),
+        ),
+    )
+    ev = (
+        Evidence(claim="L4", check="c1", formalization="w", reading=AS_WRITTEN, kind=EvidenceKind.NUMERIC, passed=True,
+                 summary="ok", params={"mean": 2.9496159548879453, "third": 1 / 3, "n": 7}),
+        Evidence(claim="L4", check="c2", formalization="truth", reading=FINDING, kind=EvidenceKind.NUMERIC,
+                 passed=True, summary="fact"),
+    )
+    monkeypatch.setattr(api, "build_ledger", lambda ids=None, **k: api.Ledger(
+        seed=0, profile="quick", backend="numpy", results=(ClaimResult(claim=claim, evidence=ev),)))
+    page = (write_report(tmp_path / "rep") / "L4.md").read_text()
+    assert "`mean = 2.94961595489`" in page and "`third = 0.333333333333`" in page and "`n = 7`" in page
+    assert "2.949615954887" not in page
+    assert "**Not checkable by this toolkit** (never counted as passed): needs BERT weights" in page
+    assert "- **`truth`** (*finding*" in page and "- **`w`** (as written;" in page
+
+
+def test_versions_recorded_in_index_and_run_json(tmp_path, fake_ledger):
+    from importlib import metadata
+
+    out = write_report(tmp_path / "rep")
+    index = (out / "index.md").read_text()
+    run = json.loads((out / "run.json").read_text())
+    for name in ("dp-accounting", "numpy", "scipy", "sympy", "mpmath", "matplotlib", "threadpoolctl"):
+        assert f"| {name} | {metadata.version(name)} |" in index
+        assert run["versions"][name] == metadata.version(name)
+    assert isinstance(run["blas"], list)
+
+
+_THREADS_SCRIPT = """
+import sys
+from lora_theorems.report import write_report
+write_report(sys.argv[1], ids=["L5", "M3"], profile="quick", seed=0)
+"""
+
+
+def test_report_bytes_do_not_depend_on_blas_threads(tmp_path):
+    """Issue 14: an eigenvalue printed as 2.949615954887945 with one BLAS thread and
+    2.9496159548879453 with two.  The quick report of L5 and M3 (the pages that changed),
+    written in fresh processes with 1 and 2 BLAS/OpenMP threads, is the same bytes."""
+    import subprocess
+    import sys
+
+    procs = {}
+    for n in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n, MPLBACKEND="agg")
+        procs[n] = subprocess.Popen([sys.executable, "-c", _THREADS_SCRIPT, str(tmp_path / f"t{n}")], env=env,
+                                    stderr=subprocess.PIPE, text=True)
+    for p in procs.values():
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    one, two = ({k: v for k, v in _tree(tmp_path / f"t{n}").items() if k != "run.json"} for n in ("1", "2"))
+    assert {"L5.md", "M3.md", "index.md"} <= set(one)
+    assert one.keys() == two.keys()
+    assert [k for k in one if one[k] != two[k]] == []
+    assert _assert_tables_well_formed(one) >= 3

@@ -13,8 +13,20 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..ledger import AS_WRITTEN, CORRECTED, ClaimResult, Derivation, Evidence, EvidenceKind, Plot, Verdict, jsonable
+from ..ledger import (
+    AS_WRITTEN,
+    CORRECTED,
+    FINDING,
+    ClaimResult,
+    Derivation,
+    Evidence,
+    EvidenceKind,
+    Plot,
+    Verdict,
+    jsonable,
+)
 from ..render import (
+    STABLE_DIGITS,
     format_value,
     markdown_cell,
     render_counterexample,
@@ -37,10 +49,19 @@ _VERDICT_ORDER = (Verdict.VERIFIED, Verdict.CONDITIONAL, Verdict.REFUTED, Verdic
 #: a counterexample longer than this is folded into a collapsible block
 _INLINE_COUNTEREXAMPLE_CHARS = 1500
 
+#: how a formalization's reading is named on a claim page
+_READING_WORDS = {
+    AS_WRITTEN: "as written",
+    CORRECTED: "**corrected**",
+    FINDING: "*finding*: what is true instead, shown but never deciding the verdict",
+}
+
 REPRODUCIBILITY_NOTE = (
     "Every Markdown file and every figure of this report is a function of the seed, the "
     "profile, the backend and the package versions listed here: rerunning the command "
-    "below with the same software gives byte-identical `.md` and `.png` files. The one "
+    "below with the same software gives byte-identical `.md` and `.png` files, whatever "
+    "the number of BLAS threads (each check runs BLAS on one thread; parameters print "
+    "floats to 12 significant digits, tables to 4; counterexamples keep every digit). The one "
     "file that differs between two such runs is [`run.json`](run.json), which holds what "
     "a rerun cannot reproduce: the date, the wall time, each check's time and throughput, "
     "and the SHA-256 of every other file (compare those to confirm a rerun)."
@@ -206,10 +227,22 @@ def _tally(evidence: Sequence[Evidence]) -> str:
     return ", ".join(parts) if parts else "no evidence yet"
 
 
+def _stable(value: Any) -> Any:
+    """``value`` with every float rounded to :data:`~lora_theorems.render.STABLE_DIGITS`
+    significant digits (the digits that do not move with BLAS threads or CPU kernels)."""
+    if isinstance(value, float):
+        return float(f"{value:.{STABLE_DIGITS}g}") if value == value and abs(value) != float("inf") else value
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
 def _mapping_lines(name: str, mapping: Mapping[str, Any]) -> list[str]:
     if not mapping:
         return []
-    items = [f"{k} = {json.dumps(jsonable(v), allow_nan=False)}" for k, v in mapping.items()]
+    items = [f"{k} = {json.dumps(_stable(jsonable(v)), allow_nan=False)}" for k, v in mapping.items()]
     text = "; ".join(items)
     if len(text) <= 300:
         return [f"- {name}: " + "; ".join(_code(i) for i in items)]
@@ -301,10 +334,12 @@ def render_claim_page(
     out += ["## Formalizations", ""]
     for f in c.formalizations:
         mine = [e for e in ev if e.formalization == f.key]
-        reading = "as written" if f.reading == AS_WRITTEN else "**corrected**"
+        reading = _READING_WORDS.get(f.reading, f.reading)
         out.append(f"- **`{f.key}`** ({reading}; level: {f.level}; evidence: {_tally(mine)}). {_one_line(f.statement)}")
         if f.covers:
             out.append(f"  *Covers:* {_one_line(f.covers)}")
+        if getattr(f, "not_checkable", ""):
+            out.append(f"  **Not checkable by this toolkit** (never counted as passed): {_one_line(f.not_checkable)}")
     out.append("")
 
     out += ["## Evidence", ""]
@@ -328,7 +363,7 @@ def render_claim_page(
         out += ["## Counterexamples", ""]
         for e in failed:
             form = c.formalization(e.formalization) if e.formalization in {f.key for f in c.formalizations} else None
-            reading = "as written" if e.reading == AS_WRITTEN else "corrected"
+            reading = e.reading.replace("_", " ")
             out += [f"### `{e.check}` ({reading}: `{e.formalization}`)", "", _one_line(e.summary), ""]
             if form is not None:
                 out += [f"Fails: {_one_line(form.statement)}", ""]
