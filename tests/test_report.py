@@ -768,3 +768,71 @@ def test_report_bytes_do_not_depend_on_blas_threads(tmp_path):
     assert one.keys() == two.keys()
     assert [k for k in one if one[k] != two[k]] == []
     assert _assert_tables_well_formed(one) >= 3
+
+
+# ----------------------------------------------------------------------------- issue 14: figures
+
+
+def _figure(plot):
+    import matplotlib
+    import matplotlib.style
+
+    from lora_theorems.report import figures
+
+    with matplotlib.style.context("default"), matplotlib.rc_context(figures._RC):
+        fig = figures._build(plot)
+        fig.canvas.draw()
+    return fig
+
+
+def test_heat_map_sign_is_visible_next_to_large_negatives():
+    """L7's heat maps: a +0.019 violation next to -99 cells was invisible in a sequential map.
+    A diverging map centred at 0 colours it red and every negative cell blue, and every
+    positive cell is hatched."""
+    z = ((-99.0, -50.0, -1.0), (-0.5, 0.019, float("nan")))
+    plot = Plot("h", "LoRA minus FF", "x", "rank", kind="heatmap", x=(0.5, 1.0, 2.0), y=(1.0, 2.0), z=z, zlabel="LoRA - FF")
+    fig = _figure(plot)
+    ax = fig.axes[0]
+    mesh = ax.collections[0]
+    norm, cmap = mesh.norm, mesh.cmap
+    assert abs(norm(0.0) - 0.5) < 1e-12 and norm(0.019) == 1.0 and norm(-99.0) == 0.0
+    red, blue = cmap(norm(0.019)), cmap(norm(-0.5))
+    assert red[0] > 2 * red[2] and red[0] > 2 * red[1] and blue[2] > blue[0]  # the violation is red, a negative cell blue
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert [(p.get_x(), p.get_y()) for p in hatched] == [(0.5, 0.5)]  # exactly the one positive cell (j=1, i=1)
+    assert "value > 0 (1 of 5 cells" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_intervals_are_bands_and_may_be_asymmetric(tmp_path):
+    from matplotlib.collections import PolyCollection
+
+    p = np.array([1.0, 0.98, 0.5, 0.0])
+    lo, hi = np.array([0.97, 0.93, 0.43, 0.0]), np.array([1.0, 0.995, 0.57, 0.03])
+    sym = Series("MC", (0.1, 0.2, 0.3, 0.4), tuple(p), yerr=(0.03, 0.05, 0.07, 0.03), style="points")
+    asym = Series("CP", (0.1, 0.2, 0.3, 0.4), tuple(p), yerr=tuple(zip(p - lo, hi - p, strict=True)), style="points")
+    exact = Series("exact", (0.1, 0.2, 0.3, 0.4), (1.0, 0.99, 0.52, 0.01))
+    fig = _figure(Plot("b", "t", "x", "P", series=(sym, asym, exact)))
+    bands = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2
+    ys = bands[1].get_paths()[0].vertices[:, 1]
+    assert np.isclose(ys.min(), 0.0) and np.isclose(ys.max(), 1.0)  # lower and upper ends, never below 0 or above 1
+    assert np.isclose(np.sort(np.unique(np.round(ys, 12))), np.sort(np.unique(np.r_[lo, hi]))).all()
+    draw_plot(Plot("b", "t", "x", "P", series=(asym,)), tmp_path / "b.png")
+    with pytest.raises(ValueError, match="half-widths or 2 .below, above. pairs"):
+        draw_plot(Plot("b", "t", "x", "y", series=(Series("s", (1.0, 2.0), (1.0, 2.0), yerr=((1, 2, 3), (1, 2, 3))),)),
+                  tmp_path / "c.png")
+
+
+def test_legend_is_outside_the_data_and_styles_do_not_repeat():
+    """M3's legend covered the data and repeated colours: six series, six colour+marker pairs,
+    the legend below the axes."""
+    series = tuple(Series(f"s{i}", (1.0, 2.0, 4.0), (1.0 / (i + 1), 0.5 / (i + 1), 0.25 / (i + 1)),
+                          style="points" if i % 2 else "line") for i in range(12))
+    fig = _figure(Plot("m", "t", "r", "d", series=series, logx=True, logy=True))
+    ax = fig.axes[0]
+    styles = [(line.get_color(), line.get_marker()) for line in ax.get_lines()]
+    assert len(styles) == 12 and len(set(styles)) == 12
+    assert len({c for c, _ in styles[:10]}) == 10
+    legend = fig.legends[0].get_window_extent()
+    axes = ax.get_window_extent()
+    assert legend.y1 <= axes.y0  # entirely below the axes

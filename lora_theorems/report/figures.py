@@ -39,6 +39,11 @@ _RC = {
 }
 _ANNOTATE_MAX_CELLS = 120  #: heat maps with at most this many cells print their values
 _STYLES = ("line", "points", "step", "hist")
+#: one colour and one marker per series, in order (tab10 is distinguishable in print and by
+#: most colour-blind readers; the marker tells series apart where colours do not)
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h")  # 11 vs 10 colours: 110 distinct pairs
+_DIVERGING = "RdBu_r"  #: heat maps: blue below 0, white at 0, red above
 
 
 def plot_size_note(plot: Plot) -> str:
@@ -72,11 +77,24 @@ def _validate_series(s: Series) -> None:
             raise ValueError(f"histogram {s.label!r} needs len(x) == len(y) + 1 (bin edges), got {nx} and {ny}")
     elif nx != ny:
         raise ValueError(f"series {s.label!r} has {nx} x values and {ny} y values")
-    if s.yerr is not None and len(s.yerr) != ny:
-        raise ValueError(f"series {s.label!r} has {len(s.yerr)} error bars for {ny} values")
+    if s.yerr is not None:
+        if len(s.yerr) != ny:
+            raise ValueError(f"series {s.label!r} has {len(s.yerr)} error bars for {ny} values")
+        shape = np.shape(np.asarray(s.yerr, dtype=object))
+        if not (shape == (ny,) or shape == (ny, 2)):
+            raise ValueError(f"series {s.label!r}: yerr must be {ny} half-widths or {ny} (below, above) pairs")
 
 
-def _draw_series(ax, s: Series, color) -> None:
+def _interval(y: np.ndarray, yerr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper ends of the intervals: ``yerr`` is half-widths or (below, above) pairs."""
+    if yerr.ndim == 2:
+        return y - yerr[:, 0], y + yerr[:, 1]
+    return y - yerr, y + yerr
+
+
+def _draw_series(ax, s: Series, color, marker: str) -> None:
+    """One series.  Intervals (``yerr``) of lines and point series are drawn as a shaded band
+    between their ends (joined in x order), of histograms and steps as error bars."""
     x = _floats(s.x, f"x of {s.label!r}")
     y = _floats(s.y, f"y of {s.label!r}")
     yerr = None if s.yerr is None else _floats(s.yerr, f"yerr of {s.label!r}")
@@ -85,21 +103,24 @@ def _draw_series(ax, s: Series, color) -> None:
         ax.stairs(y, x, fill=True, alpha=0.3, color=color)
         ax.stairs(y, x, color=color, linewidth=1.2, label=label)
         if yerr is not None:
-            ax.errorbar((x[:-1] + x[1:]) / 2, y, yerr=yerr, fmt="none", ecolor=color, capsize=2, lw=0.8)
+            lo, hi = _interval(y, yerr)
+            ax.errorbar((x[:-1] + x[1:]) / 2, y, yerr=(y - lo, hi - y), fmt="none", ecolor=color, capsize=2, lw=0.8)
         return
     if s.style == "step":
         ax.step(x, y, where="post", color=color, linewidth=1.5, label=label)
         if yerr is not None:
-            ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=color, capsize=2, lw=0.8)
+            lo, hi = _interval(y, yerr)
+            ax.errorbar(x, y, yerr=(y - lo, hi - y), fmt="none", ecolor=color, capsize=2, lw=0.8)
         return
-    if s.style == "points":
-        fmt = dict(linestyle="none", marker="o", markersize=4)
-    else:
-        fmt = dict(linestyle="-", linewidth=1.5, marker="." if len(x) <= 40 else None)
     if yerr is not None:
-        ax.errorbar(x, y, yerr=yerr, color=color, capsize=3, elinewidth=0.9, label=label, **fmt)
+        lo, hi = _interval(y, yerr)
+        order = np.argsort(x, kind="stable")
+        ax.fill_between(x[order], lo[order], hi[order], color=color, alpha=0.2, linewidth=0)
+    if s.style == "points":
+        ax.plot(x, y, color=color, label=label, linestyle="none", marker=marker, markersize=4.5)
     else:
-        ax.plot(x, y, color=color, label=label, **fmt)
+        ax.plot(x, y, color=color, label=label, linestyle="-", linewidth=1.5,
+                marker=marker if len(x) <= 40 else None, markersize=4)
 
 
 def _tick_labels(values: np.ndarray) -> tuple[list[int], list[str]]:
@@ -124,16 +145,36 @@ def _draw_heatmap(fig, ax, plot: Plot) -> None:
     z = np.ma.masked_invalid(_floats(rows, "heat map z"))
     if not z.count():
         raise ValueError("heat map has no finite value")
+    from matplotlib.colors import TwoSlopeNorm
+
+    # a diverging map centred at 0, each side scaled to its own extreme: the sign of every
+    # cell shows even when one side spans -99 and the other +0.02
+    lo, hi = min(float(z.min()), 0.0), max(float(z.max()), 0.0)
+    if lo == 0.0 and hi == 0.0:
+        lo, hi = -1.0, 1.0
+    lo, hi = (lo if lo < 0 else -hi), (hi if hi > 0 else -lo)
+    norm = TwoSlopeNorm(vmin=lo, vcenter=0.0, vmax=hi)
     ax.set_facecolor("#d9d9d9")  # cells without a finite value
-    mesh = ax.pcolormesh(np.arange(len(x) + 1) - 0.5, np.arange(len(y) + 1) - 0.5, z, cmap="viridis", shading="flat")
-    fig.colorbar(mesh, ax=ax, label=plot.zlabel or None)
+    mesh = ax.pcolormesh(np.arange(len(x) + 1) - 0.5, np.arange(len(y) + 1) - 0.5, z, cmap=_DIVERGING, norm=norm,
+                         shading="flat")
+    bar = fig.colorbar(mesh, ax=ax, label=plot.zlabel or None)
+    bar.ax.axhline(0.0, color="black", linewidth=1.0)
+    positive = {(i, j) for i in range(len(y)) for j in range(len(x)) if z[i, j] is not np.ma.masked and z[i, j] > 0}
+    if positive:  # hatched and outlined, so a positive cell is seen even when it is barely red
+        from matplotlib.patches import Rectangle
+
+        for i, j in sorted(positive):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="black",
+                                   linewidth=1.2))
+        ax.plot([], [], linestyle="none", marker="s", markerfacecolor="none", markeredgecolor="black",
+                label=f"value > 0 ({len(positive)} of {z.count()} cells, hatched)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     for setter, labeller, values in ((ax.set_xticks, ax.set_xticklabels, x), (ax.set_yticks, ax.set_yticklabels, y)):
         idx, labels = _tick_labels(values)
         setter(idx)
         labeller(labels)
     ax.grid(False)
     if z.size <= _ANNOTATE_MAX_CELLS:
-        lo, hi = float(z.min()), float(z.max())
         for i in range(len(y)):
             for j in range(len(x)):
                 v = z[i, j]
@@ -141,9 +182,12 @@ def _draw_heatmap(fig, ax, plot: Plot) -> None:
                     text, color = "n/a", "black"
                 else:
                     text = f"{float(v):.3g}"
-                    light = hi > lo and (float(v) - lo) / (hi - lo) > 0.6  # light cells: dark text
-                    color = "black" if light else "white"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
+                    color = "white" if abs(float(norm(float(v))) - 0.5) > 0.35 else "black"  # dark cells: light text
+                if (i, j) in positive:  # on the hatching: dark bold text on a light box
+                    ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black", fontweight="bold",
+                            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 1.5})
+                else:
+                    ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
 
 
 def _wrap(text: str, width: int) -> str:
@@ -176,21 +220,24 @@ def _plain_log_formatter(**kw):
     return PlainLogFormatter(**kw)
 
 
-def _render(plot: Plot, path: Path) -> None:
-    import matplotlib
+def _build(plot: Plot):
+    """The matplotlib ``Figure`` of ``plot`` (drawn under :func:`draw_plot`'s fixed style)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     heat = plot.kind == "heatmap"
-    fig = Figure(figsize=_HEATMAP_SIZE if heat else _LINES_SIZE, dpi=DPI, layout="constrained")
+    labelled = [s for s in plot.series if s.label]
+    ncols = 2 if len(labelled) > 3 else max(len(labelled), 1)
+    legend_rows = -(-len(labelled) // ncols) if labelled else 0
+    size = _HEATMAP_SIZE if heat else (_LINES_SIZE[0], _LINES_SIZE[1] + 0.22 * legend_rows)
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     if heat:
         _draw_heatmap(fig, ax, plot)  # categorical cells: logx/logy do not apply
     else:
-        colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, s in enumerate(plot.series):
-            _draw_series(ax, s, colors[i % len(colors)])
+            _draw_series(ax, s, _COLORS[i % len(_COLORS)], _MARKERS[i % len(_MARKERS)])
         for log, axis, setter in ((plot.logx, ax.xaxis, ax.set_xscale), (plot.logy, ax.yaxis, ax.set_yscale)):
             if log:
                 setter("log")
@@ -198,23 +245,32 @@ def _render(plot: Plot, path: Path) -> None:
                 # on short ranges, as matplotlib decides by default
                 axis.set_major_formatter(_plain_log_formatter(labelOnlyBase=False))
                 axis.set_minor_formatter(_plain_log_formatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.6)))
-        if any(s.label for s in plot.series):
-            ax.legend(loc="best")
+        if labelled:  # below the axes, never over the data
+            fig.legend(loc="outside lower center", ncols=ncols, frameon=False)
     ax.set_title(_wrap(plot.title, 80))
     ax.set_xlabel(_wrap(plot.xlabel, 90))
     ax.set_ylabel(_wrap(plot.ylabel, 45))
-    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+    return fig
+
+
+def _render(plot: Plot, path: Path) -> None:
+    _build(plot).savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 
 
 def draw_plot(plot: Plot, path: str | Path) -> Path:
     """Draw ``plot`` into the PNG file ``path``; the same data gives the same bytes.
 
     ``kind="lines"`` draws each :class:`Series` (``line``, ``points``, ``step``, or ``hist``
-    with ``x`` the bin edges), with error bars when ``yerr`` is given; ``kind="heatmap"``
-    draws ``z[i][j]`` at ``(x[j], y[i])``, one equal cell per grid point with the axes
-    labelled by the grid values (so ``logx``/``logy`` do not apply), a colour bar labelled
-    ``zlabel``, grey cells for non-finite values and the values printed in the cells when
-    the grid has at most 120 cells.  Labels may use matplotlib mathtext
+    with ``x`` the bin edges), each with its own colour and marker, the legend below the
+    axes.  ``yerr`` is either one half-width per point or one ``(below, above)`` pair per
+    point (an asymmetric interval such as Clopper-Pearson's: emit ``(p - lo, hi - p)``); for
+    ``line`` and ``points`` series it is drawn as a shaded band between the interval ends,
+    for ``step`` and ``hist`` as error bars.  ``kind="heatmap"`` draws ``z[i][j]`` at
+    ``(x[j], y[i])``, one equal cell per grid point with the axes labelled by the grid
+    values (so ``logx``/``logy`` do not apply), a diverging colour map centred at 0 (each
+    side scaled to its own extreme, so the sign of every cell shows), positive cells
+    hatched and outlined, a colour bar labelled ``zlabel``, grey cells for non-finite values
+    and the values printed in the cells when the grid has at most 120 cells.  Labels may use matplotlib mathtext
     (``$\\sigma_a^2 n$``); a label mathtext cannot parse is drawn as plain text.
 
     Raises ``ValueError`` for malformed data (unknown kind or style, length mismatch,

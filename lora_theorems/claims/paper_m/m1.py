@@ -203,7 +203,7 @@ def m1_plain_lora_counterexample(ctx: CheckContext) -> Outcome:
                 key="m1-plain-lora-gap",
                 title="Plain LoRA: size of the extra terms along training",
                 xlabel="step t",
-                ylabel="||dW_t + eta G_t A_t^T A_t||_max / ||dW_t||_max",
+                ylabel=r"$\|\Delta W_t + \eta\, G_t A_t^T A_t\|_{\max} \,/\, \|\Delta W_t\|_{\max}$",
                 series=(Series("plain LoRA", tuple(float(t) for t in range(len(rel))), tuple(float(v) for v in rel)),),
             ),
         ),
