@@ -94,7 +94,8 @@ def _interval(y: np.ndarray, yerr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _draw_series(ax, s: Series, color, marker: str) -> None:
     """One series.  Intervals (``yerr``) of lines and point series are drawn as a shaded band
-    between their ends (joined in x order), of histograms and steps as error bars."""
+    between their ends (joined in x order; point series also keep a thin bar at each point),
+    of histograms and steps as error bars."""
     x = _floats(s.x, f"x of {s.label!r}")
     y = _floats(s.y, f"y of {s.label!r}")
     yerr = None if s.yerr is None else _floats(s.yerr, f"yerr of {s.label!r}")
@@ -116,6 +117,8 @@ def _draw_series(ax, s: Series, color, marker: str) -> None:
         lo, hi = _interval(y, yerr)
         order = np.argsort(x, kind="stable")
         ax.fill_between(x[order], lo[order], hi[order], color=color, alpha=0.2, linewidth=0)
+        if s.style == "points":  # the measured intervals themselves, over the band that joins them
+            ax.errorbar(x, y, yerr=(y - lo, hi - y), fmt="none", ecolor=color, elinewidth=0.8, capsize=2, alpha=0.7)
     if s.style == "points":
         ax.plot(x, y, color=color, label=label, linestyle="none", marker=marker, markersize=4.5)
     else:
