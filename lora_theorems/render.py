@@ -138,6 +138,8 @@ def render_claim(claim: Claim) -> str:
         lines.append(f"  - [{f.key}] ({f.reading}, level: {f.level}) {f.statement}")
         if f.covers:
             lines.append(f"      covers: {f.covers}")
+        if getattr(f, "not_checkable", ""):
+            lines.append(f"      not checkable by this toolkit (never counted as passed): {f.not_checkable}")
     if claim.notes:
         lines += ["", f"notes: {claim.notes}"]
     return "\n".join(lines)

@@ -250,3 +250,12 @@ def test_every_option_has_help_and_the_top_level_help_has_examples():
     for name, sub in subs.choices.items():
         for action in sub._actions:
             assert action.help, (name, action.dest)
+
+
+def test_show_no_run_names_a_not_checkable_reading():
+    from lora_theorems.ledger import Claim, Formalization
+    from lora_theorems.render import render_claim
+
+    c = Claim(id="L8", paper="L", title="t", statement="s", source="x",
+              formalizations=(Formalization("bert", "model", "on BERT", not_checkable="needs BERT weights"),))
+    assert "not checkable by this toolkit (never counted as passed): needs BERT weights" in render_claim(c)
