@@ -589,7 +589,13 @@ def test_real_quick_report_end_to_end(tmp_path):
     The ledger is cached per process (other tests may have run the checks already); the
     second write re-renders the same ledger and must give the same bytes.
     """
+    import mpmath
+
+    dps = mpmath.mp.dps
     out = write_report(tmp_path / "rep", profile="quick", seed=0)
+    # no check leaves global state behind (M5 once left mp.dps = 50, so L4's witnesses printed
+    # 8 digits in a fresh process and 50 when the ledger ran again)
+    assert mpmath.mp.dps == dps
     files = _tree(out)
     ids = [c.id for c in lt.list_claims()]
     assert {f"{i}.md" for i in ids} | {"index.md", "README.md", "run.json"} <= set(files)

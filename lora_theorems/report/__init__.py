@@ -435,6 +435,8 @@ def _swap_into_place(tmp: Path, target: Path, shown: str) -> list[str]:
         os.rename(tmp, target)
         return []
     m = _TEMP.fullmatch(tmp.name)
+    if m is None:  # pragma: no cover - write_report names it
+        raise ValueError(f"temporary directory {tmp.name!r} is not named .NAME.tmp-PID-TOKEN")
     old = target.parent / f".{target.name}.old-{m['pid']}-{m['token']}"
     os.rename(target, old)
     _at_stage("swap")
