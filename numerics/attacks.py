@@ -1,0 +1,654 @@
+"""Training-time attacks on full fine-tuning (FF) and LoRA: label flips and backdoors (claim L8).
+
+The setting (one pretrained network, two ways of fine-tuning it, one poisoned data set):
+
+* **Data.** scikit-learn's bundled handwritten digits (1797 images of 8x8 pixels, scaled to
+  $[0,1]$; no download).  A fixed permutation splits them into a *source* pool (pretraining,
+  label "digit >= 5") and a *target* pool (fine-tuning and testing, label "digit is even"),
+  labels $\\pm1$.
+* **Network.** $64\\to n\\to n\\to 1$ fully connected, NTK parameterization of
+  :mod:`lora_theorems.numerics.empirical` (ReLU or erf, $\\sigma_w^2 = 1$, $\\sigma_b^2 = 0.1$),
+  pretrained on the source task by full-batch gradient descent on $\\frac12\\sum(f-y)^2$.
+* **Fine-tuning.** FF trains every weight and bias; LoRA trains $A\\in\\mathbb R^{r\\times n}$
+  (i.i.d. $\\mathcal N(0, \\sigma_a^2)$) and $B = 0$ of the middle layer, nothing else.
+* **Attacks.** Label flip: a share ``rate`` of the training labels negated.  Backdoor: a share
+  ``rate`` of the training set, drawn from the non-target class, gets the 2x2 trigger (pixels
+  (6..7, 6..7) set to 1) and the target label $+1$.  The attack success rate (ASR) is the share
+  of triggered test inputs of the non-target class that the model sends to $+1$.
+
+Two regimes:
+
+* **kernel** (:func:`kernel_attack`): the linearized model
+  $f_t = f_0 + K(x, X)K^{-1}(I - e^{-\\eta K t})(y - f_0)$ (L8, issue 10), with the exact
+  finite-width kernels $K_{FF}$ (all weights) and $K_{LoRA} = c^2(\\delta\\cdot\\delta')\\,x^TA^TAx'$
+  (at $B = 0$ only $B$'s term survives, eq. (10)); the kernel is recomputed on triggered inputs.
+  Time is in units of $1/\\lambda_{\\max}(K_{FF})$; convergence is a ridge of $10^{-8}\\,\\mathrm{tr}K/N$
+  relative to each kernel's own scale, so the kernel scale drops out there.
+* **finite** (:func:`finite_attack`): real gradient descent on the network, FF and LoRA
+  (both $A$ and $B$ trained), seeds as a batch axis.
+
+Every seed $s$ draws its own poisoned indices and its own $A$; FF and LoRA of the same seed
+see the same pretrained weights, data, poisoned indices and trigger (paired design), and the
+$A$ of rank $r$ is the first $r$ rows of one $n\\times n$ draw, so ranks and variances are
+paired too.
+
+Control readings (issue 10): ``equal-time`` (same $\\eta$ and $t$), ``converged`` (kernel only;
+ridgeless limit), ``matched-clean`` (each method stopped at the first time its model trained on
+clean data reaches the clean test accuracy both can reach), ``lr-ratio`` (the authors' 10x
+larger LoRA learning rate at the same number of steps).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from lora_theorems.validate import validate_positive_int, validate_rank, validate_seed, validate_variance
+
+from .empirical import empirical_ntk, forward, gd_train, init_fc_params
+
+__all__ = [
+    "ATTACKS",
+    "READINGS",
+    "AttackRun",
+    "DigitsTask",
+    "Pretrained",
+    "add_trigger",
+    "digits_task",
+    "finite_attack",
+    "kernel_attack",
+    "linearized_predictions",
+    "lora_kernel_blocks",
+    "paired_interval",
+    "poison",
+    "pretrained_network",
+    "validate_attack",
+    "validate_rate",
+]
+
+ATTACKS = ("label-flip", "backdoor")
+READINGS = ("equal-time", "converged", "matched-clean", "lr-ratio")
+TARGET = 1.0  #: the backdoor's target label (+1: "even digit")
+TRIGGER_PIXELS = (54, 55, 62, 63)  #: the 2x2 bottom-right corner of the 8x8 image, row-major
+WIDTH = 16  #: hidden width n of the network (ranks 1..16)
+BIAS_VAR = 0.1
+LR_RATIO = 10.0  #: the authors' LoRA/FF learning-rate ratio (3e-5 vs 3e-6)
+TAU_EQUAL = 100.0  #: equal-time horizon: eta t = TAU / lambda_max(K_FF) (kernel regime)
+RIDGE_REL = 1e-8  #: converged reading: ridge mu = RIDGE_REL * tr(K)/N (kernel's own scale)
+
+
+def validate_attack(attack: str) -> str:
+    """``attack`` must be ``"label-flip"`` or ``"backdoor"``."""
+    if attack not in ATTACKS:
+        raise ValueError(f"unknown attack {attack!r} (choose label-flip or backdoor)")
+    return attack
+
+
+def validate_rate(rate: float, n_train: int, attack: str) -> float:
+    """A poison rate in [0, 1); for a backdoor at most the share of non-target examples."""
+    r = validate_variance(rate, "rate")
+    if r >= 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {r}")
+    return r
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DigitsTask:
+    """Source (pretraining) and target (fine-tuning) tasks on scikit-learn's digits (L8)."""
+
+    X_src: np.ndarray
+    y_src: np.ndarray
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def X_trig_test(self) -> np.ndarray:
+        """Triggered test inputs of the non-target class (the ASR's denominator)."""
+        return add_trigger(self.X_test[self.y_test != TARGET])
+
+
+@functools.lru_cache(maxsize=4)
+def digits_task(n_train: int = 200, n_test: int = 300, n_src: int = 600) -> DigitsTask:
+    """The fixed digits split of claim L8's simulations (bundled data, no download).
+
+    Source task: "digit >= 5" on ``n_src`` images; target task: "digit is even" on the
+    ``n_train`` + ``n_test`` images after them in a fixed permutation (seed 0), labels +-1.
+    """
+    from sklearn.datasets import load_digits
+
+    n_train = validate_positive_int(n_train, "n_train")
+    n_test = validate_positive_int(n_test, "n_test")
+    n_src = validate_positive_int(n_src, "n_src")
+    data = load_digits()
+    X = data.data.astype(np.float64) / 16.0
+    digit = data.target
+    if n_src + n_train + n_test > len(X):
+        raise ValueError(f"n_src + n_train + n_test must be at most {len(X)}")
+    perm = np.random.default_rng(0).permutation(len(X))
+    src, rest = perm[:n_src], perm[n_src:]
+    tr, te = rest[:n_train], rest[n_train : n_train + n_test]
+    lab_src = np.where(digit >= 5, 1.0, -1.0)
+    lab_tgt = np.where(digit % 2 == 0, 1.0, -1.0)
+    out = DigitsTask(X[src], lab_src[src], X[tr], lab_tgt[tr], X[te], lab_tgt[te])
+    for a in (out.X_src, out.y_src, out.X_train, out.y_train, out.X_test, out.y_test):
+        a.setflags(write=False)
+    return out
+
+
+def add_trigger(X: np.ndarray) -> np.ndarray:
+    """The backdoor trigger: the 2x2 bottom-right corner patch set to full intensity (1.0)."""
+    Xt = np.array(X, dtype=np.float64, copy=True)
+    Xt[..., list(TRIGGER_PIXELS)] = 1.0
+    return Xt
+
+
+def poison(attack: str, y: np.ndarray, rate: float, rng: np.random.Generator, seeds: int) -> np.ndarray:
+    """Poisoned-row masks, shape ``(seeds, N)``: which training examples each seed poisons.
+
+    Label flip: ``round(rate N)`` rows of any class; backdoor: ``round(rate N)`` rows of the
+    non-target class (at most all of them).  Drawn once per seed, shared by FF and LoRA.
+    """
+    N = len(y)
+    pool = np.arange(N) if attack == "label-flip" else np.flatnonzero(y != TARGET)
+    m = int(round(rate * N))
+    if m > len(pool):
+        raise ValueError(f"a backdoor rate of {rate} needs {m} non-target examples, the training set has {len(pool)}")
+    masks = np.zeros((seeds, N), dtype=bool)
+    for s in range(seeds):
+        masks[s, rng.choice(pool, size=m, replace=False)] = True
+    return masks
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A network pretrained on the source task, with its activation."""
+
+    params: tuple
+    activation: str
+    width: int
+    source_accuracy: float
+
+
+@functools.lru_cache(maxsize=8)
+def pretrained_network(seed: int = 0, activation: str = "relu", width: int = WIDTH, steps: int = 300) -> Pretrained:
+    """Pretrain $64\\to n\\to n\\to 1$ on the source task by full-batch GD (L8 simulations).
+
+    The learning rate is $1/\\lambda_{\\max}$ of the initial NTK on the source set (GD on
+    $\\frac12\\sum(f-y)^2$ is stable below $2/\\lambda_{\\max}$).
+    """
+    seed = validate_seed(seed)
+    task = digits_task()
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1A8]))
+    params = init_fc_params(rng, task.X_src.shape[1], [width, width], 1)
+    K = empirical_ntk(params, task.X_src, mode="ff", activation=activation, bias_var=BIAS_VAR)
+    lr = 1.0 / float(np.linalg.eigvalsh(K)[-1])
+    params = gd_train(params, task.X_src, task.y_src[:, None], lr=lr, steps=steps, activation=activation,
+                      bias_var=BIAS_VAR)
+    f = forward(params, task.X_src, activation=activation, bias_var=BIAS_VAR)[1][-1][:, 0]
+    acc = float(np.mean(np.sign(f) == task.y_src))
+    frozen = tuple({k: np.array(v) for k, v in layer.items()} for layer in params)
+    return Pretrained(frozen, activation, width, acc)
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _layer_features(pre: Pretrained, X: np.ndarray) -> tuple[np.ndarray, list, list]:
+    """Output $f_0$, per-layer inputs $x^{(l-1)}$ and $\\delta^{(l)} = \\partial f/\\partial h^{(l)}$ (scalar output)."""
+    inputs, hs, dphi = forward(list(pre.params), X, activation=pre.activation, bias_var=BIAS_VAR)
+    L = len(pre.params)
+    deltas = [None] * L
+    D = np.ones((X.shape[0], 1))
+    deltas[L - 1] = D
+    for l in range(L - 1, 0, -1):
+        W = pre.params[l]["W"]
+        D = (D @ W) / math.sqrt(W.shape[1]) * dphi[l - 1]
+        deltas[l - 1] = D
+    return hs[-1][:, 0], inputs, deltas
+
+
+def ff_kernel_blocks(fa, fb) -> np.ndarray:
+    """$K_{FF}(a, b)$ over all weights and biases from :func:`_layer_features` outputs (eq. (8))."""
+    _, xa, da = fa
+    _, xb, db = fb
+    K = 0.0
+    for l in range(len(xa)):
+        K = K + (da[l] @ db[l].T) * ((xa[l] @ xb[l].T) / xa[l].shape[1] + BIAS_VAR)
+    return K
+
+
+def lora_kernel_blocks(fa, fb, A: np.ndarray, layer: int = 1) -> np.ndarray:
+    """$K_{LoRA}(a, b) = c^2(\\delta\\cdot\\delta')\\,(Ax)\\cdot(Ax')$ at $B=0$ (eq. (10)); ``A`` is ``(S, r, n)``."""
+    _, xa, da = fa
+    _, xb, db = fb
+    ua = np.einsum("nq,srq->snr", xa[layer], A)
+    ub = ua if fb is fa else np.einsum("nq,srq->snr", xb[layer], A)
+    return (da[layer] @ db[layer].T)[None] * (ua @ ub.transpose(0, 2, 1)) / xa[layer].shape[1]
+
+
+def linearized_predictions(K: np.ndarray, K_eval: np.ndarray, resid: np.ndarray, times: np.ndarray,
+                           ridge: float | np.ndarray | None = None) -> np.ndarray:
+    """$K(x,X)\\,K^{-1}(I - e^{-K t})\\,r_0$ for each $t$ in ``times`` (continuous GD; $\\eta$ folded into $t$).
+
+    ``K`` ``(S, N, N)``, ``K_eval`` ``(S, M, N)``, ``resid`` ``(S, N)`` (labels minus $f_0$);
+    returns ``(S, len(times) [+1], M)``, the last row the ridge limit $K(x,X)(K+\\mu I)^{-1}r_0$
+    when ``ridge`` (per seed or scalar) is given.  Through $K = U\\Lambda U^T$:
+    $(1-e^{-\\lambda t})/\\lambda$ is evaluated as ``-expm1(-lam t)/lam`` (no cancellation for small
+    $\\lambda t$) and as $t$ for $\\lambda \\le 0$ (rounding of a PSD kernel's null space).
+    """
+    lam, U = np.linalg.eigh(K)
+    proj = np.einsum("snk,sn->sk", U, resid)  # U^T r0
+    t = np.asarray(times, dtype=np.float64)[None, :, None]
+    lt = lam[:, None, :] * t
+    safe = np.where(lam > 0, lam, 1.0)[:, None, :]
+    g = np.where(lam[:, None, :] > 0, -np.expm1(-lt) / safe, t)
+    if ridge is not None:
+        mu = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (K.shape[0],))
+        gr = 1.0 / np.maximum(lam + mu[:, None], mu[:, None])
+        g = np.concatenate([g, gr[:, None, :]], axis=1)
+    coef = np.einsum("snk,stk->stn", U, g * proj[:, None, :])
+    return np.einsum("smn,stn->stm", K_eval, coef)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def paired_interval(diff: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """Mean of per-seed paired differences and its two-sided $1-\\alpha$ Student-t interval."""
+    from scipy.stats import t as student_t
+
+    d = np.asarray(diff, dtype=np.float64)
+    S = d.size
+    m = float(d.mean())
+    if S < 2:
+        return m, -math.inf, math.inf
+    half = float(student_t.ppf(1 - alpha / 2, S - 1) * d.std(ddof=1) / math.sqrt(S))
+    return m, m - half, m + half
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+@dataclass(frozen=True)
+class AttackRun:
+    """Per-seed results of FF and LoRA at one configuration (L8), by control reading.
+
+    Each metric is a dict ``reading -> array (seeds,)``: ``clean_acc`` (trained on clean data,
+    clean test), ``attacked_acc`` (trained on poisoned data, clean test), ``asr`` (trained on
+    poisoned data; share of triggered non-target test inputs sent to the target),
+    ``train_fit`` (clean-trained accuracy on its training set; 1 = fits).  ``diverged`` marks
+    seeds whose GD run blew up (finite regime; excluded from intervals).
+    """
+
+    attack: str
+    rate: float
+    rank: int
+    variance: float
+    regime: str
+    activation: str
+    seeds: int
+    seed: int
+    ff: dict
+    lora: dict
+    readings: tuple
+    diverged: np.ndarray
+
+    def effect(self, reading: str) -> np.ndarray:
+        """Per-seed FF-minus-LoRA effect in the direction of the paper's finding.
+
+        Label flip: LoRA's accuracy drop minus FF's (positive: LoRA more vulnerable, F1);
+        backdoor: FF's ASR minus LoRA's (positive: LoRA more robust, F2).
+        """
+        if self.attack == "label-flip":
+            drop_l = self.lora["clean_acc"][reading] - self.lora["attacked_acc"][reading]
+            drop_f = self.ff["clean_acc"][reading] - self.ff["attacked_acc"][reading]
+            return drop_l - drop_f
+        return self.ff["asr"][reading] - self.lora["asr"][reading]
+
+
+def _acc(f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.mean(np.where(f > 0, 1.0, -1.0) == y, axis=-1)
+
+
+def _asr(f: np.ndarray) -> np.ndarray:
+    return np.mean(f > 0, axis=-1)
+
+
+def _draw_A(rng: np.random.Generator, seeds: int, width: int) -> np.ndarray:
+    """One standard-normal ``(seeds, n, n)`` draw; rank r uses its first r rows (nested ranks)."""
+    return rng.standard_normal((seeds, width, width))
+
+
+def _seed_streams(seed: int, attack: str, rate: float) -> tuple[np.random.Generator, np.random.Generator]:
+    """Generators for A and for the poisoned indices: A depends on the seed only (paired across
+    attacks and rates), the indices on the seed, attack and rate (paired across rank, variance, method)."""
+    a_rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA]))
+    p_rng = np.random.default_rng(np.random.SeedSequence([seed, 0xB, ATTACKS.index(attack), int(round(rate * 1e6))]))
+    return a_rng, p_rng
+
+
+def _check_common(attack, rate, rank, variance, seeds, seed, width):
+    attack = validate_attack(attack)
+    rank, _ = validate_rank(rank, width)
+    variance = validate_variance(variance, "variance", allow_zero=False)
+    seeds = validate_positive_int(seeds, "seeds")
+    seed = validate_seed(seed)
+    rate = validate_rate(rate, 0, attack)
+    return attack, rate, rank, variance, seeds, seed
+
+
+#: time grid of the matched-clean reading (units of 1/lambda_max(K_FF))
+TAU_GRID = np.logspace(-1, 7, 49)
+
+
+def _matched_index(acc_f: np.ndarray, acc_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the first grid index where each method's clean accuracy reaches the level both reach."""
+    level = np.minimum(acc_f.max(axis=1), acc_l.max(axis=1))[:, None]
+    return np.argmax(acc_f >= level, axis=1), np.argmax(acc_l >= level, axis=1)
+
+
+def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds: int = 16, seed: int = 0,
+                  activation: str = "relu", pre: Pretrained | None = None, task: DigitsTask | None = None) -> AttackRun:
+    """FF vs LoRA in the kernel regime (linearized fine-tuning, exact finite-width kernels; L8, F1-F4).
+
+    See the module docstring for the data, the attacks and the readings.  Seeds are a batch
+    axis: ``seeds`` draws of $A$ and of the poisoned indices, all from ``seed``.
+    """
+    width = WIDTH if pre is None else pre.width
+    attack, rate, rank, variance, seeds, seed = _check_common(attack, rate, rank, variance, seeds, seed, width)
+    task = task or digits_task()
+    pre = pre or pretrained_network(0, activation)
+    a_rng, p_rng = _seed_streams(seed, attack, rate)
+    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
+    masks = poison(attack, task.y_train, rate, p_rng, seeds)
+    N = len(task.y_train)
+    y_clean = np.broadcast_to(task.y_train, (seeds, N))
+    if attack == "label-flip":
+        y_pois = np.where(masks, -y_clean, y_clean)
+    else:
+        y_pois = np.where(masks, TARGET, y_clean)
+    X_eval = np.concatenate([task.X_test, task.X_trig_test])
+    n_test = len(task.y_test)
+    f_tr = _layer_features(pre, task.X_train)
+    f_ev = _layer_features(pre, X_eval)
+    Kff_tr = ff_kernel_blocks(f_tr, f_tr)
+    Kff_ev = ff_kernel_blocks(f_ev, f_tr)
+    unit = 1.0 / float(np.linalg.eigvalsh(Kff_tr)[-1])  # eta t is measured in units of 1/lambda_max(K_FF)
+    taus = np.concatenate([TAU_GRID, [TAU_EQUAL, LR_RATIO * TAU_EQUAL]]) * unit
+    Kl_tr = lora_kernel_blocks(f_tr, f_tr, A)
+    Kl_ev = lora_kernel_blocks(f_ev, f_tr, A)
+    f0_tr, f0_ev = f_tr[0], f_ev[0]
+
+    def ridge(K):
+        return RIDGE_REL * np.trace(K, axis1=-2, axis2=-1) / N
+
+    # clean training: the kernel is the same for every seed (FF) or per seed (LoRA)
+    Kf = np.broadcast_to(Kff_tr, (seeds, N, N))
+    Kfe = np.broadcast_to(Kff_ev, (seeds,) + Kff_ev.shape)
+    resid_clean = y_clean - f0_tr
+    pf_clean = f0_ev + linearized_predictions(Kf[:1], Kfe[:1], resid_clean[:1], taus, ridge(Kf[:1]))
+    pf_clean = np.broadcast_to(pf_clean, (seeds,) + pf_clean.shape[1:])
+    pl_clean = f0_ev + linearized_predictions(Kl_tr, Kl_ev, resid_clean, taus, ridge(Kl_tr))
+    if attack == "label-flip":
+        Kf_p, Kfe_p, Kl_p, Kle_p, f0p = Kf, Kfe, Kl_tr, Kl_ev, f0_tr
+    else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
+        f_trig = _layer_features(pre, add_trigger(task.X_train))
+        sel = [masks[s] for s in range(seeds)]
+        Kf_p = np.empty((seeds, N, N))
+        Kfe_p = np.empty((seeds, len(X_eval), N))
+        Kl_p = np.empty((seeds, N, N))
+        Kle_p = np.empty((seeds, len(X_eval), N))
+        f0p = np.empty((seeds, N))
+        for s in range(seeds):
+            m = sel[s]
+            fs = (np.where(m, f_trig[0], f_tr[0]),
+                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[1], f_tr[1])],
+                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[2], f_tr[2])])
+            Kf_p[s] = ff_kernel_blocks(fs, fs)
+            Kfe_p[s] = ff_kernel_blocks(f_ev, fs)
+            Kl_p[s] = lora_kernel_blocks(fs, fs, A[s : s + 1])[0]
+            Kle_p[s] = lora_kernel_blocks(f_ev, fs, A[s : s + 1])[0]
+            f0p[s] = fs[0]
+    pf_p = f0_ev + linearized_predictions(Kf_p, Kfe_p, y_pois - f0p, taus, ridge(Kf_p))
+    pl_p = f0_ev + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, ridge(Kl_p))
+    yt = task.y_test
+    G = len(TAU_GRID)
+    i_eq, i_ratio, i_conv = G, G + 1, G + 2
+
+    def metrics(pc, pp):
+        return _acc(pc[..., :n_test], yt), _acc(pp[..., :n_test], yt), _asr(pp[..., n_test:])
+
+    cf, af, sf = metrics(pf_clean, pf_p)
+    cl, al, sl = metrics(pl_clean, pl_p)
+    mf, ml = _matched_index(cf[:, :G], cl[:, :G])
+    ar = np.arange(seeds)
+    pick_f = {"equal-time": i_eq, "converged": i_conv, "matched-clean": mf, "lr-ratio": i_eq}
+    pick_l = {"equal-time": i_eq, "converged": i_conv, "matched-clean": ml, "lr-ratio": i_ratio}
+
+    def take(M, idx):
+        return M[ar, idx] if np.ndim(idx) else M[:, idx]
+
+    # capacity: the clean-trained converged model's accuracy on its own training set
+    tr_pred_f = f0_tr + linearized_predictions(Kf[:1], Kf[:1], resid_clean[:1], taus[:0], ridge(Kf[:1]))[:, -1]
+    tr_pred_l = f0_tr + linearized_predictions(Kl_tr, Kl_tr, resid_clean, taus[:0], ridge(Kl_tr))[:, -1]
+    ff = {"clean_acc": {}, "attacked_acc": {}, "asr": {},
+          "train_fit": np.broadcast_to(_acc(tr_pred_f, task.y_train), (seeds,))}
+    lora = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": _acc(tr_pred_l, task.y_train)}
+    for r in READINGS:
+        for out, (c, a, s_), pick in ((ff, (cf, af, sf), pick_f), (lora, (cl, al, sl), pick_l)):
+            out["clean_acc"][r] = np.array(take(c, pick[r]))
+            out["attacked_acc"][r] = np.array(take(a, pick[r]))
+            out["asr"][r] = np.array(take(s_, pick[r]))
+    return AttackRun(attack, rate, rank, variance, "kernel", pre.activation, seeds, seed, ff, lora, READINGS,
+                     np.zeros(seeds, dtype=bool))
+
+
+# ----------------------------------------------------------------------------- finite width
+
+FINITE_READINGS = ("equal-time", "matched-clean", "lr-ratio")
+FINITE_STEPS = 400  #: GD steps of a fine-tuning run
+FINITE_LR = 0.1  #: FF (and equal-time LoRA) learning rate, in units of 1/lambda_max(K_FF); LoRA's lr-ratio run uses 10x
+FINITE_CHECKPOINTS = 15  #: evaluations along a run (matched-clean reading)
+
+
+def _phi(z, activation):
+    if activation == "relu":
+        return np.maximum(z, 0.0), (z > 0).astype(z.dtype)
+    from scipy.special import erf
+
+    return erf(z), (2.0 / math.sqrt(math.pi)) * np.exp(-z * z)
+
+
+def _ff_forward(P, X, activation):
+    """Batched forward of all-weights copies ``P`` (list of dicts with (S, ...) arrays); X (S, N, d)."""
+    xs, ds = [X], []
+    x = X
+    for l, layer in enumerate(P):
+        h = (x @ layer["W"].transpose(0, 2, 1)) / math.sqrt(x.shape[-1]) + math.sqrt(BIAS_VAR) * layer["b"][:, None, :]
+        if l == len(P) - 1:
+            return h[..., 0], xs, ds
+        x, dp = _phi(h, activation)
+        xs.append(x)
+        ds.append(dp)
+    raise AssertionError  # pragma: no cover
+
+
+def _ff_step(P, X, y, lr, activation):
+    f, xs, ds = _ff_forward(P, X, activation)
+    g = (f - y)[..., None]  # dL/dh of the read-out, (S, N, 1)
+    sb = math.sqrt(BIAS_VAR)
+    for l in range(len(P) - 1, -1, -1):
+        x = xs[l]
+        c = 1.0 / math.sqrt(x.shape[-1])
+        gW = c * (g.transpose(0, 2, 1) @ x)
+        gb = sb * g.sum(axis=1)
+        if l > 0:
+            g = c * (g @ P[l]["W"]) * ds[l - 1]
+        P[l]["W"] = P[l]["W"] - lr * gW
+        P[l]["b"] = P[l]["b"] - lr * gb
+    return f
+
+
+class _LoraNet:
+    """The pretrained network with frozen weights and a trainable (A, B) on the middle layer, batched."""
+
+    def __init__(self, pre: Pretrained, X: np.ndarray, A: np.ndarray):
+        p = pre.params
+        self.pre, self.act = pre, pre.activation
+        self.c1 = 1.0 / math.sqrt(p[1]["W"].shape[1])
+        self.c2 = 1.0 / math.sqrt(p[2]["W"].shape[1])
+        self.w2 = p[2]["W"][0]
+        self.b2 = math.sqrt(BIAS_VAR) * p[2]["b"][0]
+        self.A = np.array(A)
+        self.B = np.zeros((A.shape[0], p[1]["W"].shape[0], A.shape[1]))
+
+    def base(self, X):
+        """Frozen first layer and frozen part of the middle layer: (x1, c1 W1 x1 + sb b1)."""
+        p = self.pre.params
+        h0 = np.einsum("...q,pq->...p", X, p[0]["W"]) / math.sqrt(X.shape[-1]) + math.sqrt(BIAS_VAR) * p[0]["b"]
+        x1, _ = _phi(h0, self.act)
+        return x1, self.c1 * np.einsum("...q,pq->...p", x1, p[1]["W"]) + math.sqrt(BIAS_VAR) * p[1]["b"]
+
+    def output(self, x1, base1):
+        u = x1 @ self.A.transpose(0, 2, 1)
+        h1 = base1 + self.c1 * (u @ self.B.transpose(0, 2, 1))
+        x2, dp = _phi(h1, self.act)
+        return self.c2 * x2 @ self.w2 + self.b2, u, dp
+
+    def step(self, x1, base1, y, lr):
+        f, u, dp = self.output(x1, base1)
+        g = (f - y)[..., None] * (self.c2 * self.w2) * dp  # dL/dh1, (S, N, n)
+        gB = self.c1 * (g.transpose(0, 2, 1) @ u)
+        gA = self.c1 * ((g @ self.B).transpose(0, 2, 1) @ x1)
+        self.A = self.A - lr * gA
+        self.B = self.B - lr * gB
+        return f
+
+
+def finite_attack(attack: str, rate: float, rank: int, variance: float, *, seeds: int = 8, seed: int = 0,
+                  activation: str = "relu", steps: int = FINITE_STEPS, pre: Pretrained | None = None,
+                  task: DigitsTask | None = None) -> AttackRun:
+    """FF vs LoRA at finite width: real full-batch GD from the pretrained network (L8, F1-F4).
+
+    FF trains every weight and bias at learning rate $\\eta = 1/\\lambda_{\\max}(K_{FF})$ (of the
+    clean training set, stable for GD); LoRA trains $A$ and $B$ at $\\eta$ (``equal-time``) and at
+    $10\\eta$ (``lr-ratio``), ``steps`` steps each.  ``matched-clean`` takes each method at the
+    first checkpoint where its clean-trained model reaches the clean test accuracy both reach
+    (over LoRA's two runs).  Clean and poisoned runs of all seeds train as one batch.
+    """
+    width = WIDTH if pre is None else pre.width
+    attack, rate, rank, variance, seeds, seed = _check_common(attack, rate, rank, variance, seeds, seed, width)
+    steps = validate_positive_int(steps, "steps")
+    task = task or digits_task()
+    pre = pre or pretrained_network(0, activation)
+    a_rng, p_rng = _seed_streams(seed, attack, rate)
+    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
+    masks = poison(attack, task.y_train, rate, p_rng, seeds)
+    N = len(task.y_train)
+    y_clean = np.broadcast_to(task.y_train, (seeds, N))
+    X_clean = np.broadcast_to(task.X_train, (seeds,) + task.X_train.shape)
+    if attack == "label-flip":
+        y_pois, X_pois = np.where(masks, -y_clean, y_clean), X_clean
+    else:
+        y_pois = np.where(masks, TARGET, y_clean)
+        X_pois = np.where(masks[..., None], add_trigger(task.X_train)[None], X_clean)
+    # batch: clean copies then poisoned copies, 2*seeds in all
+    Xb = np.concatenate([X_clean, X_pois])
+    yb = np.concatenate([y_clean, y_pois])
+    f_tr = _layer_features(pre, task.X_train)
+    # GD on the sum loss is stable below 2/lambda_max(K); the base rate leaves room for the 10x ratio
+    lr = FINITE_LR / float(np.linalg.eigvalsh(ff_kernel_blocks(f_tr, f_tr))[-1])
+    X_eval = np.concatenate([task.X_test, task.X_trig_test])
+    n_test = len(task.y_test)
+    every = max(1, steps // FINITE_CHECKPOINTS)
+    ck = list(range(every, steps + 1, every))
+    if ck[-1] != steps:
+        ck.append(steps)
+
+    def evaluate(fe, ftr):
+        bad = ~np.all(np.isfinite(fe), axis=1)
+        acc = np.where(bad, np.nan, _acc(fe[:, :n_test], task.y_test))
+        return (acc, _asr(fe[:, n_test:]), _acc(ftr, yb))
+
+    # FF: all weights, 2*seeds copies of the pretrained network
+    P = [{k: np.broadcast_to(v, (2 * seeds,) + v.shape).copy() for k, v in layer.items()} for layer in pre.params]
+    Xe = np.broadcast_to(X_eval, (2 * seeds,) + X_eval.shape)
+    ff_hist = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            _ff_step(P, Xb, yb, lr, activation)
+            if t in ck:
+                ff_hist.append(evaluate(_ff_forward(P, Xe, activation)[0], _ff_forward(P, Xb, activation)[0]))
+        lora_hist = {}
+        for name, mult in (("eta", 1.0), ("ratio", LR_RATIO)):
+            net = _LoraNet(pre, Xb, np.concatenate([A, A]))
+            x1b, base_b = net.base(Xb)
+            x1e, base_e = net.base(X_eval)
+            hist = []
+            for t in range(1, steps + 1):
+                net.step(x1b, base_b, yb, mult * lr)
+                if t in ck:
+                    hist.append(evaluate(net.output(x1e, base_e)[0], net.output(x1b, base_b)[0]))
+            lora_hist[name] = hist
+
+    def stack(hist, i):
+        return np.stack([h[i] for h in hist], axis=1)  # (2S, checkpoints)
+
+    def finite(hist):
+        return np.all(np.isfinite(stack(hist, 0)), axis=1)
+
+    cf_acc, cf_asr, cf_fit = (stack(ff_hist, i) for i in range(3))
+    le_acc, le_asr, le_fit = (stack(lora_hist["eta"], i) for i in range(3))
+    lr_acc, lr_asr, lr_fit = (stack(lora_hist["ratio"], i) for i in range(3))
+    S = seeds
+    last = len(ck) - 1
+    # GD blow-up shows as non-finite outputs (NaN predictions would count as wrong): such seeds
+    # are marked and left out of every interval, never scored
+    bad_e = ~(finite(ff_hist) & finite(lora_hist["eta"]))
+    bad_r = bad_e | ~finite(lora_hist["ratio"])
+    diverged = {"equal-time": bad_e[:S] | bad_e[S:], "lr-ratio": bad_r[:S] | bad_r[S:],
+                "matched-clean": bad_r[:S] | bad_r[S:]}
+    # matched-clean: LoRA's checkpoints of the two runs in order of eta*t
+    l_order = sorted([(ck[i], 0, i) for i in range(len(ck))] + [(LR_RATIO * ck[i], 1, i) for i in range(len(ck))])
+    l_clean = np.stack([(le_acc, lr_acc)[run][:S, i] for _, run, i in l_order], axis=1)
+    mf, ml = _matched_index(cf_acc[:S], l_clean)
+    ar = np.arange(S)
+
+    def lora_at(run_i, M_eta, M_ratio, half):
+        _, run, i = l_order[run_i]
+        return (M_eta, M_ratio)[run][half, i]
+
+    ff = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": cf_fit[:S, last]}
+    lora = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": np.maximum(le_fit[:S, last], lr_fit[:S, last])}
+    cl_, pl_ = slice(0, S), slice(S, 2 * S)
+    ff["clean_acc"]["equal-time"] = cf_acc[cl_, last]
+    ff["attacked_acc"]["equal-time"] = cf_acc[pl_, last]
+    ff["asr"]["equal-time"] = cf_asr[pl_, last]
+    for key in ("clean_acc", "attacked_acc", "asr"):
+        ff[key]["lr-ratio"] = ff[key]["equal-time"]
+    ff["clean_acc"]["matched-clean"] = cf_acc[cl_][ar, mf]
+    ff["attacked_acc"]["matched-clean"] = cf_acc[pl_][ar, mf]
+    ff["asr"]["matched-clean"] = cf_asr[pl_][ar, mf]
+    lora["clean_acc"]["equal-time"] = le_acc[cl_, last]
+    lora["attacked_acc"]["equal-time"] = le_acc[pl_, last]
+    lora["asr"]["equal-time"] = le_asr[pl_, last]
+    lora["clean_acc"]["lr-ratio"] = lr_acc[cl_, last]
+    lora["attacked_acc"]["lr-ratio"] = lr_acc[pl_, last]
+    lora["asr"]["lr-ratio"] = lr_asr[pl_, last]
+    lora["clean_acc"]["matched-clean"] = np.array([lora_at(ml[s], le_acc, lr_acc, s) for s in ar])
+    lora["attacked_acc"]["matched-clean"] = np.array([lora_at(ml[s], le_acc, lr_acc, S + s) for s in ar])
+    lora["asr"]["matched-clean"] = np.array([lora_at(ml[s], le_asr, lr_asr, S + s) for s in ar])
+    return AttackRun(attack, rate, rank, variance, "finite", pre.activation, seeds, seed, ff, lora, FINITE_READINGS,
+                     diverged)
