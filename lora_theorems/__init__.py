@@ -33,6 +33,7 @@ if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and not _os.path.isdir(_os
         _sys.meta_path.append(_CheckoutFinder)
 
 from .api import Ledger, build_ledger, derive, explore_m_delta, get_claim, list_claims, run_claim, validate_backend
+from .attack import AttackReport, simulate_attack
 from .config import RunConfig
 from .ledger import (
     AS_WRITTEN,
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AS_WRITTEN",
+    "AttackReport",
     "CORRECTED",
     "Claim",
     "ClaimResult",
@@ -68,6 +70,7 @@ __all__ = [
     "get_claim",
     "list_claims",
     "run_claim",
+    "simulate_attack",
     "validate_backend",
     "__version__",
 ]

@@ -96,6 +96,7 @@ examples:
   lora-theorems ledger --json > ledger.json   every number, as JSON
   lora-theorems derive L2 --format latex      a checked derivation, step by step
   lora-theorems m-delta --width 64 --rank 64 --variance 0.014
+  lora-theorems attack --attack backdoor --rate 0.05 --rank 4 --variance 0.0625
   lora-theorems report --profile full --seed 0 --out reports
 
 Bad input prints one line 'lora-theorems: error: ...' on stderr and exits with code 2.
@@ -112,6 +113,24 @@ def _add_run_options(p: argparse.ArgumentParser, profile_default: str | None = "
                    help="non-negative integer seeding every Monte Carlo draw; recorded in the output (default: 0)")
     p.add_argument("--backend", type=_backend, default="numpy", metavar="{numpy,cupy}",
                    help="array library of the numerics: numpy (default) or cupy on a GPU (needs the [gpu] extra)")
+
+
+def _add_attack_parser(sub) -> None:
+    """``lora-theorems attack``: FF vs LoRA under one poisoning attack (claim L8; lora_theorems.attack)."""
+    p = sub.add_parser("attack", help="probe claim L8 at one configuration: FF vs LoRA under poisoning",
+                       description="FF vs LoRA fine-tuning of a network pretrained on sklearn's digits, under "
+                                   "label-flip or backdoor poisoning: clean accuracy, accuracy under attack, ASR, "
+                                   "paired differences with intervals, per control reading.")
+    p.add_argument("--attack", required=True, metavar="{label-flip,backdoor}", help="the poisoning attack")
+    p.add_argument("--rate", type=_number(float), required=True, help="poison rate in [0, 1)")
+    p.add_argument("--rank", type=_number(int), required=True, help="LoRA rank, 1..16 (the layer's width)")
+    p.add_argument("--variance", type=_number(float), required=True, help="variance of A's entries, > 0")
+    p.add_argument("--regime", default="kernel", metavar="{kernel,finite}",
+                   help="kernel: linearized fine-tuning (exact); finite: gradient descent (default: kernel)")
+    p.add_argument("--activation", default="relu", metavar="{relu,erf}", help="default: relu")
+    p.add_argument("--seeds", type=_number(int), default=16, help="paired repetitions (default 16, at most 256)")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="non-negative integer (default: 0)")
+    p.add_argument("--json", action="store_true", help="JSON on stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo draws (default 2000); work estimated beyond 2 GiB or 30 minutes is refused")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="non-negative integer (default: 0)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    _add_attack_parser(sub)
     p = sub.add_parser("report", help="write the verification report (Markdown and figures)",
                        description="Run every check and write the report: index.md, a page per claim, "
                                    "figures/, run.json. An earlier report in --out is replaced atomically; "
@@ -168,12 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command is None:
-        raise UsageError("a command is required (list, show, check, ledger, derive, m-delta, report)")
+        raise UsageError("a command is required (list, show, check, ledger, derive, m-delta, attack, report)")
     if args.command == "derive":
         if args.format not in FORMATS:
             raise ValueError(f"unknown format {args.format!r} (choose markdown, latex or text)")
         ds = api.derive(args.id, seed=args.seed)
         print("\n\n".join(render_derivation(d, args.format) for d in ds))
+        return 0
+    if args.command == "attack":
+        from .attack import render_attack, simulate_attack
+
+        rep = simulate_attack(args.attack, args.rate, args.rank, args.variance, regime=args.regime,
+                              seeds=args.seeds, seed=args.seed, activation=args.activation)
+        _print_json(rep.to_json()) if args.json else print(render_attack(rep))
         return 0
     if args.command == "m-delta":
         progress = stderr_progress()  # long probes say how far they are; refused ones fail before any work
