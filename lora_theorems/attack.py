@@ -97,7 +97,7 @@ def summarize_run(run, alpha: float = ALPHA) -> tuple[ReadingResult, ...]:
             keep &= ~run.diverged.get(rd, np.zeros_like(keep))
         m, lo, hi = paired_interval(e[keep], 2 * alpha) if keep.any() else (math.nan, math.nan, math.nan)
 
-        def mean(side, key):
+        def mean(side, key, rd=rd, keep=keep):
             return float(np.mean(side[key][rd][keep])) if keep.any() else math.nan
 
         out.append(ReadingResult(

@@ -43,7 +43,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -414,8 +413,8 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
         for s in range(seeds):
             m = sel[s]
             fs = (np.where(m, f_trig[0], f_tr[0]),
-                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[1], f_tr[1])],
-                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[2], f_tr[2])])
+                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[1], f_tr[1], strict=True)],
+                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[2], f_tr[2], strict=True)])
             Kf_p[s] = ff_kernel_blocks(fs, fs)
             Kfe_p[s] = ff_kernel_blocks(f_ev, fs)
             Kl_p[s] = lora_kernel_blocks(fs, fs, A[s : s + 1])[0]

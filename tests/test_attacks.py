@@ -81,7 +81,7 @@ def test_finite_gd_steps_match_reference_gradients(pre):
     P = [{k: v[None].copy() for k, v in layer.items()} for layer in pre.params]
     at._ff_step(P, X[None], y[None], 0.01, "relu")
     ref = gd_train(list(pre.params), X, y[:, None], lr=0.01, steps=1, bias_var=at.BIAS_VAR)
-    for mine, theirs in zip(P, ref):
+    for mine, theirs in zip(P, ref, strict=True):
         for k in ("W", "b"):
             assert np.allclose(mine[k][0], theirs[k], rtol=1e-12, atol=1e-14)
     rng = np.random.default_rng(3)

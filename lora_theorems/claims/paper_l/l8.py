@@ -28,7 +28,7 @@ import functools
 import math
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.ledger import AS_WRITTEN, FINDING, Claim, EvidenceKind, Formalization, Plot, Series, Table
+from lora_theorems.ledger import FINDING, Claim, EvidenceKind, Formalization, Plot, Series, Table
 
 ALPHA = 1e-3
 
@@ -222,11 +222,11 @@ def _grid(profile: str, regime: str) -> dict:
     """The swept region: ranks, variance rules, poison rates and seeds (quick keeps the corners)."""
     quick = profile == "quick"
     if regime == "kernel":
-        ranks = (1, 4, 16) if quick else (1, 2, 4, 8, 16)
+        ranks = (1, 4, 8, 16) if quick else (1, 2, 4, 8, 16)
         rules = ("1/(3n)", "1/n", "1/r") if quick else ("1/(3n)", "1/n", "4/n", "1/r")
         lf = (0.05, 0.35) if quick else (0.05, 0.15, 0.25, 0.35)
         bd = (0.01, 0.05) if quick else (0.01, 0.02, 0.05)
-        return dict(ranks=ranks, rules=rules, lf=lf, bd=bd, seeds=8 if quick else 16, confirm=16 if quick else 32)
+        return dict(ranks=ranks, rules=rules, lf=lf, bd=bd, seeds=12 if quick else 16, confirm=16 if quick else 32)
     ranks = (1, 16) if quick else (1, 4, 16)
     rules = ("1/(3n)", "1/r") if quick else ("1/(3n)", "1/n", "1/r")
     lf = (0.35,) if quick else (0.05, 0.2, 0.35)
@@ -428,7 +428,6 @@ def _plots(runs, attack, regime, g) -> tuple:
 
 def _within_lora(ctx: CheckContext, regime: str, along: str) -> Outcome:
     """F3 (``along="rank"``) and F4 (``along="variance"``): adjacent pairs within LoRA."""
-    import numpy as np
 
     from lora_theorems.numerics import attacks as at
 
@@ -442,12 +441,12 @@ def _within_lora(ctx: CheckContext, regime: str, along: str) -> Outcome:
                 for rule in g["rules"]:
                     if rule == "1/r":
                         continue  # the variance moves with the rank: not a rank comparison
-                    for r0, r1 in zip(g["ranks"], g["ranks"][1:]):
+                    for r0, r1 in zip(g["ranks"], g["ranks"][1:], strict=False):
                         pairs.append((attack, rate, (r0, rule), (r1, rule)))
             else:
                 for rank in g["ranks"]:
                     vs = sorted({variance_of(u, rank, at.WIDTH): u for u in g["rules"]}.items())
-                    for (_, u0), (_, u1) in zip(vs, vs[1:]):
+                    for (_, u0), (_, u1) in zip(vs, vs[1:], strict=False):
                         pairs.append((attack, rate, (rank, u0), (rank, u1)))
 
     def eff(run_lo, run_hi, rd):
