@@ -199,14 +199,16 @@ def analytic_ntk(X, depth, activation="relu", weight_var=1.0, bias_var=0.0):
     e = math.frexp(m)[1] if m > 0 else 0
     Xs = np.ldexp(Xa, -e)
     nrm = np.einsum("ij,ij->i", Xs, Xs)
-    with np.errstate(over="ignore", under="ignore"):
+    try:
         p = math.ldexp(sw2 / d, 2 * e) if sw2 > 0 else 0.0
+    except OverflowError:
+        p = math.inf
     if not math.isfinite(p):
         raise ValueError(
             f"analytic_ntk overflows float64: sigma_w^2 max|x|^2 / d = {sw2:.3g} * {m:.3g}^2 / {d} exceeds 1.8e308"
         )
     a1 = p * nrm + sb2
-    zero_rows = a1 == 0.0
+    zero_rows = ((nrm == 0.0) | (sw2 == 0.0)) & (sb2 == 0.0)  # Sigma^(1)(x, x) = 0 exactly
     _check_diagonals(a1, zero_rows, depth, activation, sw2, sb2)
 
     K = np.empty((N, N))

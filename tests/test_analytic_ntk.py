@@ -12,7 +12,7 @@ pytestmark = pytest.mark.claim("L1")
 
 def _rel_err(f, ref):
     scale = max(abs(float(v)) for v in ref.flat)
-    return max(abs(float(mpmath.mpf(float(a)) - b)) for a, b in zip(f.flat, ref.flat)) / scale
+    return max(abs(float(mpmath.mpf(float(a)) - b)) for a, b in zip(f.flat, ref.flat, strict=True)) / scale
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
@@ -129,5 +129,94 @@ def test_nearly_collinear_and_one_dimensional_inputs_keep_their_digits():
             rk, rt = analytic_ntk_mpmath(Xs, 6, act, 2.0, 0.0)
             for f, r in ((k, rk), (t, rt)):
                 scale = max(abs(float(v)) for v in r.flat)
-                err = max(abs(float(mpmath.mpf(float(x)) - y)) for x, y in zip(f.flat, r.flat)) / scale
+                err = max(abs(float(mpmath.mpf(float(x)) - y)) for x, y in zip(f.flat, r.flat, strict=True)) / scale
                 assert err < 1e-13  # ~450 eps after 7 layers; the naive ab - c^2 gave ~1e-8
+
+
+# ----------------------------------------------------------------------------- issue 14: finite and right, or one clear line
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(X=np.eye(2) * 1e200, depth=2), "overflows float64"),  # Sigma^(1) = 5e399
+        (dict(X=np.eye(2), depth=2, weight_var=1e300), "overflows float64"),  # Sigma^(2) = 2.5e599
+        (dict(X=np.eye(2), depth=1, activation="erf", weight_var=1e300), "overflows float64"),  # Theta^(2) ~ 5e449
+        (dict(X=np.eye(2), depth=2, activation="erf", weight_var=1e300), "overflows float64"),
+        (dict(X=np.eye(2) * 1e-200, depth=2), "underflows float64"),  # Sigma^(1) = 5e-401 is not 0
+        (dict(X=np.eye(2) * 1e-160, depth=1), "underflows float64"),  # subnormal: digits lost
+        (dict(X=np.eye(2), depth=2, activation="erf", weight_var=1e4), "cannot keep 1e-12"),
+        (dict(X=np.eye(2), depth=10**7), "kernel-entry updates"),
+        (dict(X=np.zeros((20000, 2)), depth=1), "GiB"),
+    ],
+)
+def test_refused_with_one_line(kwargs, words):
+    with pytest.raises(ValueError, match=words) as info:
+        analytic_ntk(**kwargs)
+    assert "\n" not in str(info.value)
+
+
+def test_large_but_representable_inputs_are_right():
+    """Scale-free evaluation: erf with Sigma^(1) ~ 5e299 and a tiny weight variance stay finite and right."""
+    X = np.array([[1e150, 0.0], [0.6e150, 0.8e150]])
+    for kwargs in (dict(activation="erf", depth=1), dict(activation="erf", depth=2), dict(activation="relu", depth=3, weight_var=1e-100)):
+        nngp, ntk = analytic_ntk(X, **kwargs)
+        rk, rt = analytic_ntk_mpmath(X, **kwargs)
+        assert np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))
+        assert _rel_err(nngp, rk) <= 1e-12
+        assert _rel_err(ntk, rt) <= 1e-12
+
+
+def test_cost_estimate():
+    from lora_theorems.numerics.ntk import MEMORY_BUDGET_BYTES, analytic_ntk_cost
+
+    nbytes, work = analytic_ntk_cost(20000, 3)
+    assert nbytes == 2 * 8 * 20000**2 > MEMORY_BUDGET_BYTES
+    assert work == 3 * 20000**2
+    assert analytic_ntk_cost(11585, 1)[0] <= MEMORY_BUDGET_BYTES < analytic_ntk_cost(11586, 1)[0]
+
+
+def test_zero_inputs_and_zero_variances():
+    """Zero rows without bias give exact zeros (no 0/0); sigma_w = 0 gives the constant kernel."""
+    X = np.array([[0.0, 0.0], [1.0, 2.0]])
+    for act in ("relu", "erf"):
+        nngp, ntk = analytic_ntk(X, 3, act, 2.0, 0.0)
+        assert np.all(np.isfinite(ntk)) and nngp[0, 0] == nngp[0, 1] == ntk[0, 1] == 0.0
+        rk, rt = analytic_ntk_mpmath(X, 3, act, 2.0, 0.0)
+        assert _rel_err(ntk, rt) <= 1e-12
+        nngp, ntk = analytic_ntk(X, 2, act, 0.0, 0.5)
+        assert np.all(nngp == 0.5) and np.all(ntk == 0.5)  # Sigma = beta at every layer, SigmaDot = 0
+
+
+def test_threads_do_not_change_bits(monkeypatch):
+    """Blocks are elementwise and independent: one thread and two give the same bytes."""
+    import lora_theorems.numerics.ntk as ntk_mod
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 7))
+    X[1] = -2 * X[0]
+    monkeypatch.setattr(ntk_mod, "_BLOCK", 300 * 7)  # several blocks
+    two = analytic_ntk(X, 3, "relu", 2.0, 0.1)
+    monkeypatch.setattr(ntk_mod.os, "cpu_count", lambda: 1)
+    one = analytic_ntk(X, 3, "relu", 2.0, 0.1)
+    monkeypatch.setattr(ntk_mod, "_BLOCK", 1 << 20)  # one block
+    whole = analytic_ntk(X, 3, "relu", 2.0, 0.1)
+    for a, b, c in zip(two, one, whole, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_layer_chunks_do_not_change_bits(monkeypatch):
+    """Deep networks run in chunks of layers (bounded per-layer vectors); the carried state is exact."""
+    import lora_theorems.numerics.ntk as ntk_mod
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 3))
+    X[1] = 0.5 * X[0]
+    X[2] = -X[0] + 1e-9
+    for act in ("relu", "erf"):
+        whole = analytic_ntk(X, 7, act, 1.7, 0.2)
+        monkeypatch.setattr(ntk_mod, "_layer_chunk", lambda N: 2)
+        chunked = analytic_ntk(X, 7, act, 1.7, 0.2)
+        monkeypatch.undo()
+        for a, b in zip(whole, chunked, strict=True):
+            assert np.array_equal(a, b)

@@ -98,7 +98,7 @@ def _pair_recursion(x, y, depth, act, sw2, sb2, maps, dps):
         sw2m, sb2m = mpmath.mpf(sw2), mpmath.mpf(sb2)
 
         def dot(p, q):
-            return mpmath.fsum(pi * qi for pi, qi in zip(p, q))
+            return mpmath.fsum(pi * qi for pi, qi in zip(p, q, strict=True))
 
         a = sw2m * dot(xs, xs) / d + sb2m
         b = sw2m * dot(ys, ys) / d + sb2m
@@ -214,7 +214,7 @@ def test_quadrature_maps_agree_with_textbook_maps():
                             (mpmath.mpf(1), mpmath.mpf(1), 1 - mpmath.mpf(10) ** -8)):
                 q = _maps_quadrature(act, a, b, c)
                 t = _maps_textbook(act, a, b, c)
-                for u, v in zip(q, t):
+                for u, v in zip(q, t, strict=True):
                     assert abs(u - v) <= mpmath.mpf(10) ** -13 * max(1, abs(v))
 
 
