@@ -27,7 +27,8 @@ references the tests compare against in float64.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -135,10 +136,12 @@ def forward(
     weight_var: float = 1.0,
     bias_var: float = 0.0,
     backend: str = "numpy",
+    weights: Sequence[Any] | None = None,
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """Forward pass: per layer the input $x^{(l-1)}$, the pre-activation $h^{(l)}$ and $\\phi'(h^{(l)})$.
 
     Returns arrays of ``backend``'s namespace; the last pre-activation is the output ``(N, k)``.
+    ``weights``: the effective ``W + BA`` of each layer, if already formed.
     """
     xp = get_xp(backend)
     sw = math.sqrt(validate_variance(weight_var, "weight_var"))
@@ -149,7 +152,7 @@ def forward(
     validate_finite(x, "X")
     inputs, pre, dphi = [], [], []
     for l, layer in enumerate(params):
-        W = _effective(layer, xp)
+        W = weights[l] if weights is not None else _effective(layer, xp)
         if W.shape[1] != x.shape[1]:
             raise ValueError(f"layer {l} expects input width {W.shape[1]}, got {x.shape[1]}")
         h = (sw / math.sqrt(x.shape[1])) * (x @ W.T) + sb * asarray(layer["b"], xp)
@@ -166,19 +169,35 @@ def network_output(params: Sequence[dict], X: Any, **kw: Any) -> np.ndarray:
     return to_numpy(forward(params, X, **kw)[1][-1])
 
 
-def _deltas(params, inputs, pre, dphi, xp, sw):
-    """$\\delta^{(l)} = \\partial f / \\partial h^{(l)}$ for all layers, shape ``(N, k, n_l)``."""
+def _deltas(params, inputs, pre, dphi, xp, sw, weights=None):
+    """$\\delta^{(l)} = \\partial f / \\partial h^{(l)}$ for all layers, shape ``(N, k, n_l)``.
+
+    $\\delta^{(l-1)} = c_l\\,(\\delta^{(l)} W^{(l)})\\odot\\phi'(h^{(l-1)})$ is one GEMM over the stacked
+    ``(N k, n_l)`` rows, not ``N`` matrix-vector products.  ``weights``: the effective
+    ``W + BA`` of each layer if already formed.
+    """
     N = inputs[0].shape[0]
     k = pre[-1].shape[1]
-    D = xp.broadcast_to(xp.eye(k), (N, k, k))
     out = [None] * len(params)
-    out[-1] = D
+    out[-1] = xp.broadcast_to(xp.eye(k), (N, k, k))
+    D = None  # None: the identity of the read-out
     for l in range(len(params) - 1, 0, -1):
-        W = _effective(params[l], xp)
+        W = weights[l] if weights is not None else _effective(params[l], xp)
         c = sw / math.sqrt(W.shape[1])
-        D = (c * (D @ W)) * dphi[l - 1][:, None, :]
+        if D is None:
+            DW = xp.broadcast_to(W, (N, k, W.shape[1]))
+        else:
+            DW = (D.reshape(N * k, D.shape[2]) @ W).reshape(N, k, W.shape[1])
+        D = (c * DW) * dphi[l - 1][:, None, :]
         out[l - 1] = D
     return out
+
+
+def _gram(D, xp):
+    """$(\\delta\\delta'^T)$ as ``(N, k, N, k)``: one (symmetric) GEMM of the stacked rows."""
+    N, k, n = D.shape
+    Dm = xp.ascontiguousarray(D.reshape(N * k, n))
+    return (Dm @ Dm.T).reshape(N, k, N, k)
 
 
 def _train_modes(params: Sequence[dict], mode: str | Sequence[str]) -> list[str]:
@@ -247,26 +266,32 @@ def empirical_ntk(
     xp = get_xp(backend)
     modes = _train_modes(params, mode)
     sw = math.sqrt(validate_variance(weight_var, "weight_var"))
-    inputs, pre, dphi = forward(params, X, activation=activation, weight_var=weight_var, bias_var=bias_var, backend=backend)
-    deltas = _deltas(params, inputs, pre, dphi, xp, sw)
+    weights = [_effective(layer, xp) for layer in params]
+    inputs, pre, dphi = forward(
+        params, X, activation=activation, weight_var=weight_var, bias_var=bias_var, backend=backend, weights=weights
+    )
+    deltas = _deltas(params, inputs, pre, dphi, xp, sw, weights)
     N, k = pre[-1].shape
     parts = []
-    for l, (m, layer) in enumerate(zip(modes, params)):
+    for l, (m, layer) in enumerate(zip(modes, params, strict=True)):
         D, x = deltas[l], inputs[l]
         c2 = sw * sw / x.shape[1]
-        K = xp.zeros((N, k, N, k))
         if m == "full":
-            DD = xp.einsum("aip,bjp->aibj", D, D)
-            K = c2 * DD * (x @ x.T)[:, None, :, None] + bias_var * DD
+            DD = _gram(D, xp)
+            K = DD * (c2 * (x @ x.T))[:, None, :, None]
+            if bias_var:
+                K += bias_var * DD
         elif m == "lora":
             A, B = asarray(layer["A"], xp), asarray(layer["B"], xp)
-            DD = xp.einsum("aip,bjp->aibj", D, D)
             xa = x @ A.T
-            DB = D @ B
-            K = c2 * DD * (xa @ xa.T)[:, None, :, None]
-            K = K + c2 * xp.einsum("aip,bjp->aibj", DB, DB) * (x @ x.T)[:, None, :, None]
+            K = _gram(D, xp) * (c2 * (xa @ xa.T))[:, None, :, None]
+            K += _gram(D @ B, xp) * (c2 * (x @ x.T))[:, None, :, None]
+        else:
+            K = xp.zeros((N, k, N, k))
         parts.append(to_numpy(K.reshape(N * k, N * k)))
-    total = sum(parts)
+    total = parts[0]
+    for P in parts[1:]:
+        total = total + P
     return (total, parts) if per_layer else total
 
 
