@@ -121,6 +121,22 @@ def init_fc_params(
     return params
 
 
+def _right(x: Any, layer: dict, xp: Any) -> Any:
+    """``x (W + BA)^T`` as ``x W^T + (x A^T) B^T``: the n x n sum is never formed."""
+    out = x @ asarray(layer["W"], xp).T
+    if "A" in layer:
+        out += (x @ asarray(layer["A"], xp).T) @ asarray(layer["B"], xp).T
+    return out
+
+
+def _left(D: Any, layer: dict, xp: Any) -> Any:
+    """``D (W + BA)`` as ``D W + (D B) A``."""
+    out = D @ asarray(layer["W"], xp)
+    if "A" in layer:
+        out += (D @ asarray(layer["B"], xp)) @ asarray(layer["A"], xp)
+    return out
+
+
 def _effective(layer: dict, xp: Any) -> Any:
     W = asarray(layer["W"], xp)
     if "A" in layer:
@@ -136,12 +152,10 @@ def forward(
     weight_var: float = 1.0,
     bias_var: float = 0.0,
     backend: str = "numpy",
-    weights: Sequence[Any] | None = None,
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """Forward pass: per layer the input $x^{(l-1)}$, the pre-activation $h^{(l)}$ and $\\phi'(h^{(l)})$.
 
     Returns arrays of ``backend``'s namespace; the last pre-activation is the output ``(N, k)``.
-    ``weights``: the effective ``W + BA`` of each layer, if already formed.
     """
     xp = get_xp(backend)
     sw = math.sqrt(validate_variance(weight_var, "weight_var"))
@@ -152,10 +166,10 @@ def forward(
     validate_finite(x, "X")
     inputs, pre, dphi = [], [], []
     for l, layer in enumerate(params):
-        W = weights[l] if weights is not None else _effective(layer, xp)
-        if W.shape[1] != x.shape[1]:
-            raise ValueError(f"layer {l} expects input width {W.shape[1]}, got {x.shape[1]}")
-        h = (sw / math.sqrt(x.shape[1])) * (x @ W.T) + sb * asarray(layer["b"], xp)
+        n_in = np.shape(layer["W"])[1]
+        if n_in != x.shape[1]:
+            raise ValueError(f"layer {l} expects input width {n_in}, got {x.shape[1]}")
+        h = (sw / math.sqrt(x.shape[1])) * _right(x, layer, xp) + sb * asarray(layer["b"], xp)
         inputs.append(x)
         pre.append(h)
         if l < len(params) - 1:
@@ -169,12 +183,11 @@ def network_output(params: Sequence[dict], X: Any, **kw: Any) -> np.ndarray:
     return to_numpy(forward(params, X, **kw)[1][-1])
 
 
-def _deltas(params, inputs, pre, dphi, xp, sw, weights=None):
+def _deltas(params, inputs, pre, dphi, xp, sw):
     """$\\delta^{(l)} = \\partial f / \\partial h^{(l)}$ for all layers, shape ``(N, k, n_l)``.
 
     $\\delta^{(l-1)} = c_l\\,(\\delta^{(l)} W^{(l)})\\odot\\phi'(h^{(l-1)})$ is one GEMM over the stacked
-    ``(N k, n_l)`` rows, not ``N`` matrix-vector products.  ``weights``: the effective
-    ``W + BA`` of each layer if already formed.
+    ``(N k, n_l)`` rows, not ``N`` matrix-vector products; ``W + BA`` is applied in factors.
     """
     N = inputs[0].shape[0]
     k = pre[-1].shape[1]
@@ -182,12 +195,12 @@ def _deltas(params, inputs, pre, dphi, xp, sw, weights=None):
     out[-1] = xp.broadcast_to(xp.eye(k), (N, k, k))
     D = None  # None: the identity of the read-out
     for l in range(len(params) - 1, 0, -1):
-        W = weights[l] if weights is not None else _effective(params[l], xp)
-        c = sw / math.sqrt(W.shape[1])
+        n_in = np.shape(params[l]["W"])[1]
+        c = sw / math.sqrt(n_in)
         if D is None:
-            DW = xp.broadcast_to(W, (N, k, W.shape[1]))
+            DW = xp.broadcast_to(_effective(params[l], xp), (N, k, n_in))  # k x n_in: small
         else:
-            DW = (D.reshape(N * k, D.shape[2]) @ W).reshape(N, k, W.shape[1])
+            DW = _left(D.reshape(N * k, D.shape[2]), params[l], xp).reshape(N, k, n_in)
         D = (c * DW) * dphi[l - 1][:, None, :]
         out[l - 1] = D
     return out
@@ -266,11 +279,8 @@ def empirical_ntk(
     xp = get_xp(backend)
     modes = _train_modes(params, mode)
     sw = math.sqrt(validate_variance(weight_var, "weight_var"))
-    weights = [_effective(layer, xp) for layer in params]
-    inputs, pre, dphi = forward(
-        params, X, activation=activation, weight_var=weight_var, bias_var=bias_var, backend=backend, weights=weights
-    )
-    deltas = _deltas(params, inputs, pre, dphi, xp, sw, weights)
+    inputs, pre, dphi = forward(params, X, activation=activation, weight_var=weight_var, bias_var=bias_var, backend=backend)
+    deltas = _deltas(params, inputs, pre, dphi, xp, sw)
     N, k = pre[-1].shape
     parts = []
     for l, (m, layer) in enumerate(zip(modes, params, strict=True)):
@@ -285,7 +295,8 @@ def empirical_ntk(
             A, B = asarray(layer["A"], xp), asarray(layer["B"], xp)
             xa = x @ A.T
             K = _gram(D, xp) * (c2 * (xa @ xa.T))[:, None, :, None]
-            K += _gram(D @ B, xp) * (c2 * (x @ x.T))[:, None, :, None]
+            DB = (xp.ascontiguousarray(D.reshape(N * k, D.shape[2])) @ B).reshape(N, k, B.shape[1])  # one GEMM
+            K += _gram(DB, xp) * (c2 * (x @ x.T))[:, None, :, None]
         else:
             K = xp.zeros((N, k, N, k))
         parts.append(to_numpy(K.reshape(N * k, N * k)))
