@@ -304,7 +304,8 @@ def _write(out: Path, rows, versions, blas, args, wall) -> None:
             "",
             "## Analytic NTK: `analytic_ntk` vs neural-tangents `stax` kernel_fn (target ratio <= 1.0)",
             "",
-            f"d = 64, sigma_w^2 = {SW2}, sigma_b^2 = {SB2}, both NNGP and NTK computed on both sides.",
+            f"d = 64, sigma_w^2 = {SW2}, sigma_b^2 = {SB2}, both NNGP and NTK computed on both sides; "
+            "`analytic_ntk` runs its row blocks on up to two threads, XLA uses its own thread pool.",
             "",
             "| N | depth | phi | ours (s, median) | neural-tangents (s, median) | ratio ours/peer min / median / max | max diff / sqrt(T_ii T_jj) |",
             "|---|---|---|---|---|---|---|",
