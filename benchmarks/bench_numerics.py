@@ -35,12 +35,12 @@ def bench_m_delta(backend: str) -> list[tuple]:
     for n, r, batch in ((4, 4, 4096), (32, 1, 4096), (32, 32, 1024), (128, 8, 512), (128, 128, 128), (512, 16, 64)):
         A = sample_lora_a(rng, n, r, 0.9 / n, batch, backend)
 
-        def batched():
+        def batched(A=A):
             G = A @ xp.swapaxes(A, -1, -2)
             xp.linalg.eigvalsh(G)
             synchronize(xp)
 
-        def loop():
+        def loop(A=A, batch=batch):
             for i in range(min(batch, 256)):
                 a = A[i]
                 xp.linalg.eigvalsh(a @ a.T)
@@ -49,7 +49,7 @@ def bench_m_delta(backend: str) -> list[tuple]:
         An = np.asarray(A.get() if hasattr(A, "get") else A)[: min(batch, 64)]
         rows.append((
             backend, n, r, batch,
-            _rate(batched, batch), _rate(loop, min(batch, 256)), _rate(lambda: m_delta_spectrum_direct(An), len(An), 1),
+            _rate(batched, batch), _rate(loop, min(batch, 256)), _rate(lambda An=An: m_delta_spectrum_direct(An), len(An), 1),
             A.nbytes / 2**20 + batch * r * r * 8 / 2**20,
         ))
     return rows
@@ -61,8 +61,8 @@ def bench_ntk(backend: str) -> list[tuple]:
     rows = []
     for n in (64, 256, 1024):
         p = init_fc_params(rng, 3, [n, n], lora_layers=(1,), rank=8)
-        rows.append((backend, n, _rate(lambda: empirical_ntk(p, X, backend=backend), 1, 3),
-                     _rate(lambda: empirical_ntk(p, X, mode="lora", backend=backend), 1, 3)))
+        rows.append((backend, n, _rate(lambda p=p: empirical_ntk(p, X, backend=backend), 1, 3),
+                     _rate(lambda p=p: empirical_ntk(p, X, mode="lora", backend=backend), 1, 3)))
     return rows
 
 
