@@ -4,7 +4,7 @@ JL tails, effective noise multiplier, accountant and attacks: :mod:`lora_theorem
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, EvidenceKind, Formalization, Plot, Series, Table
+from lora_theorems.ledger import AS_WRITTEN, FINDING, Claim, EvidenceKind, Formalization, Plot, Series, Table
 
 CLAIM = Claim(
     id="M5",
@@ -59,8 +59,10 @@ CLAIM = Claim(
                 r"above by a data-independent constant, but not below (it vanishes with the gradient), so no "
                 r"$(\varepsilon,\delta)$ guarantee follows."
             ),
-            reading=CORRECTED,
-            covers="what the JL + clipping argument does establish",
+            # a bound with no floor denies "a fixed noise scale" instead of restricting it:
+            # a finding, shown in the report, never a corrected statement (issue 13)
+            reading=FINDING,
+            covers="what the JL + clipping argument does establish (a finding, not a correction)",
         ),
     ),
 )
