@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from lora_theorems.numerics.backend import available_backends, get_xp, synchronize
-from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params
-from lora_theorems.numerics.m_delta import m_delta_spectrum_direct, sample_lora_a
+from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params
+from lora_theorems.numerics.paper_l.m_delta import m_delta_spectrum_direct, sample_lora_a
 
 
 def _rate(fn, count, repeat=3):

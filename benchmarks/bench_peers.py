@@ -102,7 +102,7 @@ def _worker(contender: str, task: dict, data: Path, repeats: int, save: str | No
     if task["kind"] == "analytic":
         X = np.load(data / f"analytic_X_{task['N']}.npy")
         if contender == "ours":
-            from lora_theorems.numerics.ntk import analytic_ntk
+            from lora_theorems.numerics.paper_l.ntk import analytic_ntk
 
             def call():
                 return analytic_ntk(X, task["depth"], task["act"], SW2, SB2)[1]
@@ -124,7 +124,7 @@ def _worker(contender: str, task: dict, data: Path, repeats: int, save: str | No
         params = [{k: z[f"{k}{l}"] for k in ("W", "b", "A", "B")} for l in range(L)]
         mode = task["mode"]
         if contender == "ours":
-            from lora_theorems.numerics.empirical import empirical_ntk
+            from lora_theorems.numerics.paper_l.empirical import empirical_ntk
 
             def call():
                 return empirical_ntk(params, X, mode=mode, weight_var=SW2, bias_var=SB2)
@@ -167,7 +167,7 @@ def _worker(contender: str, task: dict, data: Path, repeats: int, save: str | No
 def _make_data(data: Path, only: str | None) -> None:
     import numpy as np
 
-    from lora_theorems.numerics.empirical import init_fc_params
+    from lora_theorems.numerics.paper_l.empirical import init_fc_params
 
     rng = np.random.default_rng(0)
     if only in (None, "analytic"):
@@ -319,7 +319,7 @@ def _write(out: Path, rows, versions, blas, args, wall) -> None:
         lines += [
             "",
             "The last column compares the two outputs; it is not an accuracy figure for either (the",
-            "accuracy of `analytic_ntk` is tested against 50-digit references: `tests/test_analytic_ntk_reference.py`).",
+            "accuracy of `analytic_ntk` is tested against 50-digit references: `tests/paper_l/test_analytic_ntk_reference.py`).",
         ]
     em = [r for r in rows if r[0]["kind"] == "empirical"]
     if em:

@@ -4,7 +4,7 @@
 
 Each command runs in a fresh interpreter (``python -m lora_theorems``), 5 times; the median
 and the worst are printed, with the target.  ``list`` and ``show ID --no-run`` run no check
-and import neither SymPy, SciPy, matplotlib nor dp-accounting (``tests/test_api_cli.py``
+and import neither SymPy, SciPy, matplotlib nor dp-accounting (``tests/engine/test_api_cli.py``
 asserts that; this script measures the time, which tests never do).
 """
 

@@ -5,8 +5,8 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from lora_theorems.numerics.noise import lora_noise, noise_variance, sample_A
-from lora_theorems.numerics.privacy import (
+from lora_theorems.numerics.paper_m.noise import lora_noise, noise_variance, sample_A
+from lora_theorems.numerics.paper_m.privacy import (
     accountant_epsilon,
     clip_rows,
     effective_noise_multiplier,
@@ -131,7 +131,7 @@ def test_clipped_noise_variance_bound_and_counterexample(claim_result):
 @pytest.mark.claim("M4")
 @pytest.mark.heavy
 def test_membership_inference_full_ft_leaks():
-    from lora_theorems.numerics.privacy import membership_inference_experiment
+    from lora_theorems.numerics.paper_m.privacy import membership_inference_experiment
 
     rng = np.random.default_rng(0)
     runs = [membership_inference_experiment(rng, epochs=40) for _ in range(5)]
@@ -144,7 +144,7 @@ def test_membership_inference_full_ft_leaks():
 
 @pytest.mark.claim("M4")
 def test_auc_helper():
-    from lora_theorems.numerics.privacy import _auc
+    from lora_theorems.numerics.paper_m.privacy import _auc
 
     assert _auc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
     assert _auc(np.array([1.0]), np.array([1.0])) == 0.5

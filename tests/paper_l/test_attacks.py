@@ -1,4 +1,4 @@
-"""The attack simulator of claim L8 against brute-force references (numerics/attacks.py)."""
+"""The attack simulator of claim L8 against brute-force references (numerics/paper_l/attacks.py)."""
 
 import math
 import subprocess
@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from lora_theorems.numerics import attacks as at
-from lora_theorems.numerics.empirical import empirical_ntk, gd_train, jacobian, network_output
+from lora_theorems.numerics.paper_l import attacks as at
+from lora_theorems.numerics.paper_l.empirical import empirical_ntk, gd_train, jacobian, network_output
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ import sympy as sp
 
 from lora_theorems.ledger import Derivation, Step
 
-from ._steps import assumption, exact_step, exact_true_step, is_zero
+from .._steps import assumption, exact_step, exact_true_step, is_zero
 from .ntk_recursion import _phi_derivatives_to
 
 __all__ = [

@@ -31,7 +31,7 @@ from lora_theorems.validate import (
     validate_variance,
 )
 
-from .backend import asarray, get_xp, random_normal, synchronize, to_numpy
+from ..backend import asarray, get_xp, random_normal, synchronize, to_numpy
 
 __all__ = [
     "MEMORY_LIMIT_BYTES",
@@ -141,7 +141,7 @@ def gram_eigenvalues(A: Any, backend: str | None = None) -> np.ndarray:
     """
     xp = get_xp(backend) if backend else None
     if xp is None:
-        from .backend import array_namespace
+        from ..backend import array_namespace
 
         xp = array_namespace(A)
     A = asarray(A, xp)

@@ -26,8 +26,8 @@ def fresh(claim_id: str, only: tuple[str, ...] = ()):
 
 @pytest.mark.claim("L6")
 def test_l6_verdict_moves_when_the_weighted_ntk_is_scaled(monkeypatch):
-    import lora_theorems.numerics.empirical as emp
-    import lora_theorems.numerics.fisher as fis
+    import lora_theorems.numerics.paper_l.empirical as emp
+    import lora_theorems.numerics.paper_l.fisher as fis
 
     ok, ev = fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
     assert all(e.passed is True for e in ev.values())
@@ -49,7 +49,7 @@ def _uncached(monkeypatch, module, *names):
 @pytest.mark.claim("L2")
 @pytest.mark.claim("L3")
 def test_l2_l3_verdicts_move_when_the_kernel_is_scaled(monkeypatch):
-    import lora_theorems.proofs.lora_kernel as lk
+    import lora_theorems.proofs.paper_l.lora_kernel as lk
 
     _uncached(monkeypatch, lk, "lora_gradient_derivation", "lora_kernel_derivation", "lora_difference_derivation")
     real = lk._ntk
@@ -62,7 +62,7 @@ def test_l2_l3_verdicts_move_when_the_kernel_is_scaled(monkeypatch):
 
 @pytest.mark.claim("L2")
 def test_l2_base_case_instance_is_recomputed_not_copied(monkeypatch):
-    import lora_theorems.proofs.lora_kernel as lk
+    import lora_theorems.proofs.paper_l.lora_kernel as lk
 
     _uncached(monkeypatch, lk, "lora_kernel_derivation")
     real = lk.base_case_counterexample

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lora_theorems.numerics.empirical import empirical_ntk, gd_train, init_fc_params, jacobian, jacobian_fd, network_output
+from lora_theorems.numerics.paper_l.empirical import empirical_ntk, gd_train, init_fc_params, jacobian, jacobian_fd, network_output
 
 
 @pytest.mark.parametrize("act", ["relu", "erf"])
@@ -36,7 +36,7 @@ def test_b_zero_kills_a_gradient_and_gives_eq11():
     _, kl = empirical_ntk(p, X, mode=["frozen", "lora", "frozen"], per_layer=True, activation="erf")
     _, kf = empirical_ntk(p, X, mode=["frozen", "full", "frozen"], per_layer=True, activation="erf")
     # the ratio identity: delta-weighted difference is x^T (A^T A - I) x' times the same delta factor
-    from lora_theorems.numerics.empirical import forward
+    from lora_theorems.numerics.paper_l.empirical import forward
 
     inputs, pre, dphi = forward(p, X, activation="erf")
     h = inputs[1]
@@ -46,7 +46,7 @@ def test_b_zero_kills_a_gradient_and_gives_eq11():
 
 
 def test_large_width_close_to_analytic():
-    from lora_theorems.numerics.ntk import analytic_ntk
+    from lora_theorems.numerics.paper_l.ntk import analytic_ntk
 
     rng = np.random.default_rng(2)
     X = rng.standard_normal((3, 3))

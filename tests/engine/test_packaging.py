@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_source_imports_the_bare_top_level_folders():
@@ -34,7 +34,7 @@ def test_setup_installs_only_the_toolkit_namespace():
 
 
 def test_the_namespaced_modules_are_the_checkout_folders():
-    import lora_theorems.numerics.ntk as ntk
-    import lora_theorems.proofs.m_delta as md
+    import lora_theorems.numerics.paper_l.ntk as ntk
+    import lora_theorems.proofs.paper_l.m_delta as md
 
-    assert Path(ntk.__file__).parent.name == "numerics" and Path(md.__file__).parent.name == "proofs"
+    assert Path(ntk.__file__).parent.parent.name == "numerics" and Path(md.__file__).parent.parent.name == "proofs"

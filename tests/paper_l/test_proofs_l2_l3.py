@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lora_theorems.proofs.lora_kernel import (
+from lora_theorems.proofs.paper_l.lora_kernel import (
     base_case_counterexample, hidden_layer_counterexample, lora_difference_derivation,
     lora_gradient_derivation, lora_kernel_derivation,
 )

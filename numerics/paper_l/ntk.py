@@ -1,7 +1,7 @@
 """Analytic (infinite-width) NNGP and NTK Gram matrices of a fully connected network (claim L1).
 
 The closed forms of the Gaussian kernel maps are not retyped here: they are lambdified from
-the SymPy expressions derived and checked in :mod:`lora_theorems.proofs.ntk_recursion`
+the SymPy expressions derived and checked in :mod:`lora_theorems.proofs.paper_l.ntk_recursion`
 (:func:`proofs.ntk_recursion.kernel_map_exprs`).  The same expressions, lambdified for
 mpmath, give the high-precision reference :func:`analytic_ntk_mpmath`.
 
@@ -49,7 +49,7 @@ def kernel_maps(activation: str, module: str = "numpy"):
     Lambdified (``module`` = ``"numpy"`` or ``"mpmath"``) from
     :func:`proofs.ntk_recursion.kernel_map_exprs`; ``s`` must be ``sqrt(max(a b - c^2, 0))``.
     """
-    from lora_theorems.proofs.ntk_recursion import A, B, C, S, kernel_map_exprs
+    from lora_theorems.proofs.paper_l.ntk_recursion import A, B, C, S, kernel_map_exprs
 
     _validate_activation(activation)
     E, Ed = kernel_map_exprs(activation)
@@ -511,7 +511,7 @@ def _relu_next_w(theta, I, J, L):
 
     With ``q = sigma_w^2/2``, ``u = 1 - J(theta)``, ``f = q a/a'`` and ``g = beta/a'``
     (``a' = q a + beta``): ``a'b' - c'^2 = q^2 ab u(2 - u) + q beta ((sqrt a - sqrt b)^2 +
-    2 sqrt(ab) u)`` (the identity is checked in SymPy by ``tests/test_analytic_ntk.py``),
+    2 sqrt(ab) u)`` (the identity is checked in SymPy by ``tests/paper_l/test_analytic_ntk.py``),
     so ``w' = f_a f_b u (2 - u) + (sqrt(f_a g_b) - sqrt(f_b g_a))^2 + 2 u sqrt(f_a g_a f_b g_b)``,
     every term >= 0 and no product of variances formed.
     """

@@ -32,7 +32,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from lora_theorems.numerics.ntk import analytic_ntk
+from lora_theorems.numerics.paper_l.ntk import analytic_ntk
 
 pytestmark = pytest.mark.claim("L1")
 

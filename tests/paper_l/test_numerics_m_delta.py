@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lora_theorems.numerics.backend import array_namespace, get_xp, to_numpy
-from lora_theorems.numerics.m_delta import (
+from lora_theorems.numerics.paper_l.m_delta import (
     clopper_pearson,
     gram_eigenvalues,
     m_delta_spectrum,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lora_theorems.proofs.m_delta import moments_derivation, spectrum_derivation, stated_spectrum_counterexample
+from lora_theorems.proofs.paper_l.m_delta import moments_derivation, spectrum_derivation, stated_spectrum_counterexample
 
 
 @pytest.mark.claim("L4")

@@ -7,7 +7,7 @@ The setting (one pretrained network, two ways of fine-tuning it, one poisoned da
   label "digit >= 5") and a *target* pool (fine-tuning and testing, label "digit is even"),
   labels $\\pm1$.
 * **Network.** $64\\to n\\to n\\to 1$ fully connected, NTK parameterization of
-  :mod:`lora_theorems.numerics.empirical` (ReLU or erf, $\\sigma_w^2 = 1$, $\\sigma_b^2 = 0.1$),
+  :mod:`lora_theorems.numerics.paper_l.empirical` (ReLU or erf, $\\sigma_w^2 = 1$, $\\sigma_b^2 = 0.1$),
   pretrained on the source task by full-batch gradient descent on $\\frac12\\sum(f-y)^2$.
 * **Fine-tuning.** FF trains every weight and bias; LoRA trains $A\\in\\mathbb R^{r\\times n}$
   (i.i.d. $\\mathcal N(0, \\sigma_a^2)$) and $B = 0$ of the middle layer, nothing else.

@@ -58,7 +58,7 @@ def lora_noise(G: np.ndarray, A: np.ndarray) -> np.ndarray:
 def noise_variance(G: np.ndarray, r: int) -> np.ndarray:
     """M2, exact: ``Var(N_ij) = (||G_i.||^2 + G_ij^2) / r`` for A i.i.d. N(0, 1/r).
 
-    Derived from Isserlis' theorem (see :mod:`lora_theorems.proofs.paper_m_noise`).
+    Derived from Isserlis' theorem (see :mod:`lora_theorems.proofs.paper_m.noise`).
     """
     G = np.asarray(G, dtype=float)
     validate_finite(G, "G")

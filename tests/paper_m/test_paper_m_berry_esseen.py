@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lora_theorems.numerics.berry_esseen import (
+from lora_theorems.numerics.paper_m.berry_esseen import (
     BE_CONSTANT,
     CoordinateLaw,
     abs_third_moment_normal,
@@ -17,7 +17,7 @@ from lora_theorems.numerics.berry_esseen import (
     matrix_rank_distinguisher,
     tv_distance,
 )
-from lora_theorems.numerics.noise import lora_noise, noise_covariance, sample_A
+from lora_theorems.numerics.paper_m.noise import lora_noise, noise_covariance, sample_A
 
 
 @pytest.mark.claim("M3")

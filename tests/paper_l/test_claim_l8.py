@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
+from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params, jacobian, network_output
 
 
 @pytest.mark.claim("L8")
@@ -82,7 +82,7 @@ def test_every_ff_vs_lora_counterexample_reruns_from_its_printed_numbers(claim_r
 
 @pytest.mark.claim("L8")
 def test_every_within_lora_counterexample_reruns_from_its_printed_numbers(claim_result):
-    from lora_theorems.numerics import attacks as at
+    from lora_theorems.numerics.paper_l import attacks as at
 
     res = claim_result("L8")
     cexs = [e for e in res.evidence if e.passed is False and e.formalization in ("F3-rank", "F4-variance")]

@@ -18,9 +18,9 @@ import pytest
 
 import lora_theorems as lt
 from lora_theorems.cli import main
-from lora_theorems.numerics.fisher import fisher_from_jacobian, nonzero_eigenvalues
-from lora_theorems.numerics.information import all_readings, information_bits, positive_eigenvalues, renyi_entropy
-from lora_theorems.numerics.m_delta import (
+from lora_theorems.numerics.paper_l.fisher import fisher_from_jacobian, nonzero_eigenvalues
+from lora_theorems.numerics.paper_l.information import all_readings, information_bits, positive_eigenvalues, renyi_entropy
+from lora_theorems.numerics.paper_l.m_delta import (
     MEMORY_LIMIT_BYTES,
     TIME_LIMIT_S,
     check_sweep_budget,
@@ -168,7 +168,7 @@ def test_cost_estimate_scales_as_the_cost_model():
 def test_progress_is_reported_on_long_work(monkeypatch):
     import itertools
 
-    from lora_theorems.numerics import m_delta
+    from lora_theorems.numerics.paper_l import m_delta
 
     # a clock that advances one second per reading: every batch but the last reports (5 batches of <= 4096)
     clock = itertools.count()

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
-from lora_theorems.numerics.fisher import weight_factor
+from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params, jacobian, network_output
+from lora_theorems.numerics.paper_l.fisher import weight_factor
 
 pytestmark = pytest.mark.claim("L6")
 
@@ -47,7 +47,7 @@ def test_eq5_trace_identity_against_finite_differences(loss, mode):
     """eq. (5), scalar reading: E_x ||grad_theta L||^2 = E_x[grad_F L^T K(x,x) grad_F L], the left side
     from a finite-difference Jacobian, the right from the toolkit's NTK. Central differences at h = 1e-6
     have error ~ h^2 f''' + eps/h ~ 1e-10 relative, hence rtol 1e-6."""
-    from lora_theorems.numerics.fisher import loss_gradient
+    from lora_theorems.numerics.paper_l.fisher import loss_gradient
 
     rng = np.random.default_rng(11)
     p = init_fc_params(rng, 3, [5, 4], 3, lora_layers=(0, 1, 2), rank=2, b_scale=0.5)

@@ -21,7 +21,7 @@ theorem) and the closed forms of the *Gaussian kernel maps*
 
 for ReLU (arc-cosine kernels of degree 1 and 0) and erf.  The closed forms are written in
 the numerically stable variables ``(a, b, c, s)`` with ``s = sqrt(a b - c^2)``; they are
-what :mod:`lora_theorems.numerics.ntk` lambdifies (see :func:`kernel_map_exprs`).
+what :mod:`lora_theorems.numerics.paper_l.ntk` lambdifies (see :func:`kernel_map_exprs`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import sympy as sp
 
 from lora_theorems.ledger import Derivation, Step
 
-from ._steps import assumption, exact_step, exact_true_step, high_precision_step, is_zero
+from .._steps import assumption, exact_step, exact_true_step, high_precision_step, is_zero
 
 __all__ = [
     "A",

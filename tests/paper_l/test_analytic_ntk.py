@@ -5,7 +5,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from lora_theorems.numerics.ntk import analytic_ntk, analytic_ntk_mpmath
+from lora_theorems.numerics.paper_l.ntk import analytic_ntk, analytic_ntk_mpmath
 
 pytestmark = pytest.mark.claim("L1")
 
@@ -31,7 +31,7 @@ def test_matches_mpmath_recursion(activation, depth, wv, bv):
 
 def test_relu_depth1_by_quadrature():
     """Independent of the closed forms: one hidden ReLU layer, E by 2-D quadrature."""
-    from lora_theorems.proofs.ntk_recursion import quadrature_kernel_maps
+    from lora_theorems.proofs.paper_l.ntk_recursion import quadrature_kernel_maps
 
     X = np.array([[1.0, 0.5], [-0.3, 2.0]])
     nngp, ntk = analytic_ntk(X, 1, "relu", 1.7, 0.2)
@@ -43,7 +43,7 @@ def test_relu_depth1_by_quadrature():
 
 
 def test_erf_depth1_by_quadrature():
-    from lora_theorems.proofs.ntk_recursion import quadrature_kernel_maps
+    from lora_theorems.proofs.paper_l.ntk_recursion import quadrature_kernel_maps
 
     X = np.array([[0.4, -1.0, 2.0], [1.5, 0.3, -0.2]])
     nngp, ntk = analytic_ntk(X, 1, "erf", 1.0, 0.5)
@@ -99,7 +99,7 @@ def test_relu_determinant_update_is_an_identity():
     """The cancellation-free update of ab - c^2 used by analytic_ntk equals a'b' - c'^2 exactly."""
     import sympy as sp
 
-    from lora_theorems.proofs.ntk_recursion import kernel_map_exprs
+    from lora_theorems.proofs.paper_l.ntk_recursion import kernel_map_exprs
 
     a, b, beta, q = sp.symbols("a b beta q", positive=True)
     theta = sp.Symbol("theta", positive=True)
@@ -168,7 +168,7 @@ def test_large_but_representable_inputs_are_right():
 
 
 def test_cost_estimate():
-    from lora_theorems.numerics.ntk import MEMORY_BUDGET_BYTES, analytic_ntk_cost
+    from lora_theorems.numerics.paper_l.ntk import MEMORY_BUDGET_BYTES, analytic_ntk_cost
 
     nbytes, work = analytic_ntk_cost(20000, 3)
     assert nbytes == 2 * 8 * 20000**2 > MEMORY_BUDGET_BYTES
@@ -190,7 +190,7 @@ def test_zero_inputs_and_zero_variances():
 
 def test_threads_do_not_change_bits(monkeypatch):
     """Blocks are elementwise and independent: one thread and two give the same bytes."""
-    import lora_theorems.numerics.ntk as ntk_mod
+    import lora_theorems.numerics.paper_l.ntk as ntk_mod
 
     rng = np.random.default_rng(5)
     X = rng.standard_normal((300, 7))
@@ -207,7 +207,7 @@ def test_threads_do_not_change_bits(monkeypatch):
 
 def test_layer_chunks_do_not_change_bits(monkeypatch):
     """Deep networks run in chunks of layers (bounded per-layer vectors); the carried state is exact."""
-    import lora_theorems.numerics.ntk as ntk_mod
+    import lora_theorems.numerics.paper_l.ntk as ntk_mod
 
     rng = np.random.default_rng(6)
     X = rng.standard_normal((40, 3))

@@ -34,7 +34,7 @@ import numpy as np
 
 from lora_theorems.validate import validate_finite, validate_positive_int, validate_rank, validate_variance
 
-from .backend import asarray, get_xp, to_numpy
+from ..backend import asarray, get_xp, to_numpy
 
 __all__ = [
     "ACTIVATIONS",

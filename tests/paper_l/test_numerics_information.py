@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lora_theorems.numerics.fisher import loss_gradient, nonzero_eigenvalues, weight_factor
-from lora_theorems.numerics.information import ALPHAS, all_readings, information_bits, renyi_entropy
+from lora_theorems.numerics.paper_l.fisher import loss_gradient, nonzero_eigenvalues, weight_factor
+from lora_theorems.numerics.paper_l.information import ALPHAS, all_readings, information_bits, renyi_entropy
 
 EPS = np.finfo(float).eps
 

@@ -64,7 +64,7 @@ def test_eq9_normalized_mean_matches_closed_form_independently():
 def test_drift_final_mse_uses_the_network_activation(monkeypatch):
     """The 'final MSE' column is the trained network's loss with its own activation (it used
     ReLU for the erf network)."""
-    import lora_theorems.numerics.empirical as emp
+    import lora_theorems.numerics.paper_l.empirical as emp
     from lora_theorems.claims.paper_l.l1 import kernel_drift_in_training
 
     seen = []
