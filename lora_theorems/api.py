@@ -183,9 +183,9 @@ def explore_m_delta(
     ($F_{\\chi^2_n}(1/\\sigma_a^2)$), the Gaussian-concentration bound on $P(M_\\Delta\\not\\preceq0)$,
     and the Marchenko-Pastur edge $\\sigma_a^2(\\sqrt n+\\sqrt r)^2$ of $\\lambda_{\\max}(A^TA)$.
 
-    The cost is estimated before any draw (:func:`lora_theorems.numerics.m_delta.sweep_cost`):
+    The cost is estimated before any draw (:func:`lora_theorems.numerics.paper_l.m_delta.sweep_cost`):
     a batch needing more than 2 GiB, or an estimated time beyond ``max_seconds`` (default
-    :data:`~lora_theorems.numerics.m_delta.TIME_LIMIT_S`, 30 minutes), is refused with a
+    :data:`~lora_theorems.numerics.paper_l.m_delta.TIME_LIMIT_S`, 30 minutes), is refused with a
     ``ValueError`` stating the estimate and the limit.  ``progress(msg)``, if given, hears
     how far a long run is, about once a second.
 
@@ -193,7 +193,7 @@ def explore_m_delta(
     non-positive trial count, work beyond the limits, or a variance so large that
     $\\lambda_{\\max}$ overflows float64 (never a NaN counted as NSD).
     """
-    from lora_theorems.numerics.m_delta import (
+    from lora_theorems.numerics.paper_l.m_delta import (
         TIME_LIMIT_S,
         check_sweep_budget,
         clopper_pearson,

@@ -2,7 +2,7 @@
 
 ``lt.simulate_attack(...)`` is what ``lora-theorems attack`` prints; the setting (digits,
 pretrained network, attacks, control readings) is described in
-:mod:`lora_theorems.numerics.attacks`.
+:mod:`lora_theorems.numerics.paper_l.attacks`.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ class AttackReport:
 
 
 def summarize_run(run, alpha: float = ALPHA) -> tuple[ReadingResult, ...]:
-    """Seed means and paired intervals of a :class:`~lora_theorems.numerics.attacks.AttackRun`."""
-    from lora_theorems.numerics.attacks import paired_interval
+    """Seed means and paired intervals of a :class:`~lora_theorems.numerics.paper_l.attacks.AttackRun`."""
+    from lora_theorems.numerics.paper_l.attacks import paired_interval
 
     out = []
     for rd in run.readings:
@@ -153,7 +153,7 @@ def simulate_attack(
     [0, 1), rank outside 1..16, a non-positive or non-finite variance, or a backdoor rate
     above the share of non-target training examples.
     """
-    from lora_theorems.numerics import attacks as at
+    from lora_theorems.numerics.paper_l import attacks as at
 
     at.validate_attack(attack)
     if regime not in REGIMES:
@@ -178,7 +178,7 @@ def simulate_attack(
 
 def report_from_run(run) -> AttackReport:
     """An :class:`AttackReport` from a simulator run (used by L8's checks for counterexamples)."""
-    from lora_theorems.numerics import attacks as at
+    from lora_theorems.numerics.paper_l import attacks as at
 
     task = at.digits_task()
     return AttackReport(

@@ -1,5 +1,5 @@
 """L1: the NTK recursion of a fully connected network (poster eq. 8-9) and its
-infinite-width properties.  Derivation: :mod:`proofs` (issue 3); numerics: :mod:`lora_theorems.numerics.ntk`."""
+infinite-width properties.  Derivation: :mod:`proofs` (issue 3); numerics: :mod:`lora_theorems.numerics.paper_l.ntk`."""
 
 from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, Formalization
 
@@ -116,7 +116,7 @@ def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
     expectation over the new weights (the Kronecker factor) are checked by exact
     simplification; the infinite-width limit is the stated theorem of Jacot et al. (2018).
     """
-    from lora_theorems.proofs.ntk_recursion import recursion_derivation
+    from lora_theorems.proofs.paper_l.ntk_recursion import recursion_derivation
 
     import dataclasses
 
@@ -149,7 +149,7 @@ def _eq9_sigma2(X, act):
     analytic_ntk with weight_var 1 on inputs scaled by sqrt(d) gives exactly E[phi(u) phi(v)]."""
     import numpy as np
 
-    from lora_theorems.numerics.ntk import analytic_ntk
+    from lora_theorems.numerics.paper_l.ntk import analytic_ntk
 
     X = np.asarray(X, dtype=float)
     return analytic_ntk(X * np.sqrt(X.shape[1]), 1, act, 1.0, 0.0)[0]
@@ -330,7 +330,7 @@ def relu_erf_closed_forms(ctx: CheckContext) -> Outcome:
     theorem for erf), the stable atan2 forms at 50 digits, and agreement with iterated 2-D
     Gaussian quadrature to 30 digits at random covariance triples (6 quick, 40 full).
     """
-    from lora_theorems.proofs.ntk_recursion import erf_closed_form_derivation, relu_closed_form_derivation
+    from lora_theorems.proofs.paper_l.ntk_recursion import erf_closed_form_derivation, relu_closed_form_derivation
 
     n = ctx.pick(6, 40)
     seed = int(ctx.seed)
@@ -367,7 +367,7 @@ def analytic_ntk_matches_mpmath(ctx: CheckContext) -> Outcome:
     import mpmath
     import numpy as np
 
-    from lora_theorems.numerics.ntk import analytic_ntk, analytic_ntk_mpmath
+    from lora_theorems.numerics.paper_l.ntk import analytic_ntk, analytic_ntk_mpmath
 
     rng = ctx.rng
     n_sets = ctx.pick(3, 12)
@@ -439,8 +439,8 @@ def empirical_to_analytic(ctx: CheckContext) -> Outcome:
 
     import numpy as np
 
-    from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params
-    from lora_theorems.numerics.ntk import analytic_ntk
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params
+    from lora_theorems.numerics.paper_l.ntk import analytic_ntk
 
     X = np.asarray(_L1_X)
     widths = ctx.pick((32, 64, 128, 256, 512, 1024), (32, 64, 128, 256, 512, 1024, 2048, 4096))
@@ -484,7 +484,7 @@ def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
     empirical NTK Gram matrix falls with the width (bootstrap interval of the exponent below 0, Bonferroni)."""
     import numpy as np
 
-    from lora_theorems.numerics.empirical import empirical_ntk, gd_train, init_fc_params
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, gd_train, init_fc_params
 
     X = np.asarray(_L1_X)
     y = np.array([0.5, -0.5, 1.0, -1.0])
@@ -502,7 +502,7 @@ def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
                 q = gd_train(p, X, y, lr=0.5 / np.linalg.eigvalsh(K0)[-1], steps=steps, activation=act)
                 K1 = empirical_ntk(q, X, activation=act)
                 ch.append(np.linalg.norm(K1 - K0) / np.linalg.norm(K0))
-                from lora_theorems.numerics.empirical import network_output
+                from lora_theorems.numerics.paper_l.empirical import network_output
 
                 loss.append(float(np.mean((network_output(q, X, activation=act)[:, 0] - y) ** 2)))
             samples.append(np.asarray(ch))

@@ -1,6 +1,6 @@
 """L2: the NTK of LoRA [Lemma 3.1] (poster eq. 10).
 
-Derivations: :mod:`lora_theorems.proofs.lora_kernel` (explicit symbolic networks and matrix symbols).
+Derivations: :mod:`lora_theorems.proofs.paper_l.lora_kernel` (explicit symbolic networks and matrix symbols).
 Readings: the adapter's own contribution (``layer-contribution``); the recursion (10) with
 the first layer trained as in FF, which is what its base case says (``recursion-first-layer-ff``);
 the recursion for a network "trained with LoRA" on every layer (``recursion-all-layers``),
@@ -76,7 +76,7 @@ CLAIM = Claim(
 def lora_layer_gradients(ctx: CheckContext) -> Outcome:
     """L2: gradients of W0 + BA (explicit symbolic 2x3 rank-2 layer with a generic head, and
     matrix symbols of any shape) and their NTK contributions, exactly; dF/dA = 0 at B = 0."""
-    from lora_theorems.proofs.lora_kernel import lora_gradient_derivation
+    from lora_theorems.proofs.paper_l.lora_kernel import lora_gradient_derivation
 
     d = lora_gradient_derivation()
     bad = d.failed_steps()
@@ -99,7 +99,7 @@ def lora_layer_gradients(ctx: CheckContext) -> Outcome:
 def lora_recursion_first_layer_ff(ctx: CheckContext) -> Outcome:
     """L2 eq. (10) with the first layer fully trained: exact chain rule on an explicit
     two-layer network (d=2, n1=3, n2=2, r=2, generic phi, symbolic weights, B=0)."""
-    from lora_theorems.proofs.lora_kernel import lora_kernel_derivation
+    from lora_theorems.proofs.paper_l.lora_kernel import lora_kernel_derivation
 
     d = lora_kernel_derivation()
     ok = d.verified("base-case-ff", "layer2-adapter")
@@ -121,7 +121,7 @@ def lora_recursion_first_layer_ff(ctx: CheckContext) -> Outcome:
 def lora_recursion_all_layers(ctx: CheckContext) -> Outcome:
     """L2 eq. (10) for LoRA on every layer: the first-layer kernel is x^T A1^T A1 x', so the
     base case K_LoRA^(1) = x^T x' fails (exact, with plain numbers)."""
-    from lora_theorems.proofs.lora_kernel import base_case_counterexample
+    from lora_theorems.proofs.paper_l.lora_kernel import base_case_counterexample
 
     ce = base_case_counterexample()
     holds = ce["K1_lora"] == ce["K1_ff"]
@@ -142,7 +142,7 @@ def lora_recursion_all_layers(ctx: CheckContext) -> Outcome:
 def lora_recursion_corrected_base(ctx: CheckContext) -> Outcome:
     """L2 corrected: with adapters on every layer, K_LoRA^(1) = I (x) x^T A1^T A1 x' and the
     recursion step holds unchanged (exact, explicit symbolic network)."""
-    from lora_theorems.proofs.lora_kernel import lora_kernel_derivation
+    from lora_theorems.proofs.paper_l.lora_kernel import lora_kernel_derivation
 
     d = lora_kernel_derivation()
     ok = d.verified("base-case-every-layer", "recursion-step-every-layer")

@@ -1,6 +1,6 @@
 """L3: the NTK relation between full fine-tuning and LoRA (poster eq. 11).
 
-Derivation: :mod:`lora_theorems.proofs.lora_kernel` (explicit symbolic networks, exact).
+Derivation: :mod:`lora_theorems.proofs.paper_l.lora_kernel` (explicit symbolic networks, exact).
 
 Reading. The poster speaks of "an l-layer ANN" in which the two networks differ "at the
 l-th layer", i.e. the kernel of the output of the adapted layer itself, the last layer of
@@ -68,7 +68,7 @@ CLAIM = Claim(
 def lora_minus_ff_layer_output(ctx: CheckContext) -> Outcome:
     """L3 eq. (11) at the output of the adapted layer: K_LoRA - K_ff = I (x) h^T(A^TA - I)h',
     exactly, on an explicit two-layer network (d=2, n1=3, n2=2, r=2, generic phi, B=0)."""
-    from lora_theorems.proofs.lora_kernel import lora_difference_derivation
+    from lora_theorems.proofs.paper_l.lora_kernel import lora_difference_derivation
 
     d = lora_difference_derivation()
     ok = d.verified("layer-output-B0")
@@ -90,7 +90,7 @@ def lora_minus_ff_layer_output(ctx: CheckContext) -> Outcome:
 def lora_minus_ff_hidden_instance(ctx: CheckContext) -> Outcome:
     """L3 extension (finding): with the adapted layer hidden, eq. (11)'s Delta_r alone is not the
     NTK difference; a plain-number ReLU instance shows the missing factor delta.delta'."""
-    from lora_theorems.proofs.lora_kernel import hidden_layer_counterexample
+    from lora_theorems.proofs.paper_l.lora_kernel import hidden_layer_counterexample
 
     ce = hidden_layer_counterexample()
     differs = ce["K_lora_minus_K_ff"] != ce["Delta_r_eq11"]
@@ -113,7 +113,7 @@ def lora_minus_ff_hidden_instance(ctx: CheckContext) -> Outcome:
 def lora_minus_ff_backprop_factor(ctx: CheckContext) -> Outcome:
     """L3 extension (finding): the back-propagation factor (exact, generic phi) and the B != 0 term
     (exact), on explicit symbolic networks; the plain-number instance agrees with it."""
-    from lora_theorems.proofs.lora_kernel import hidden_layer_counterexample, lora_difference_derivation
+    from lora_theorems.proofs.paper_l.lora_kernel import hidden_layer_counterexample, lora_difference_derivation
 
     d = lora_difference_derivation()
     ce = hidden_layer_counterexample()

@@ -147,7 +147,7 @@ def _l4_sweep(ctx: CheckContext):
 
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import sweep_top_eigenvalue
 
     seed = ctx.shared_seed("L4/nsd-sweep")
     key = (ctx.profile, seed, ctx.backend)
@@ -176,7 +176,7 @@ def nsd_sweep(ctx: CheckContext) -> Outcome:
     lambda_max(A^T A - I) > 0 refutes 'negative semi-definite' (the smallest such A is reported)."""
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import m_delta_spectrum_direct
+    from lora_theorems.numerics.paper_l.m_delta import m_delta_spectrum_direct
 
     rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
     fails = [row for row in rows if row[4] > 0]
@@ -216,7 +216,7 @@ def nsd_counterexample_mpmath(ctx: CheckContext) -> Outcome:
     """L4 as written: concrete A (n = 1, 2, 3, r = n, sigma_a^2 n = 0.9 < 1) drawn from the stated
     distribution, entries rounded to 4 decimals, with lambda_max(A^T A - I) > 0 re-verified in mpmath
     at 50 digits on the full n x n matrix."""
-    from lora_theorems.numerics.m_delta import mp_lambda_max, sample_lora_a
+    from lora_theorems.numerics.paper_l.m_delta import mp_lambda_max, sample_lora_a
 
     found = []
     for n in (1, 2, 3):
@@ -245,7 +245,7 @@ def nsd_probability(ctx: CheckContext) -> Outcome:
     """L4 as written ('almost surely'): Clopper-Pearson intervals for P(M_Delta NSD) per configuration,
     Bonferroni over the grid at family-wise level 1e-3; the claim fails if some upper bound is < 1.
     Also tabulates the Marchenko-Pastur prediction c(1+sqrt(r/n))^2 < 1 and the exact r = 1 value."""
-    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1
+    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_probability_r1
 
     rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
     alpha = _L4_FAMILY_ALPHA / len(rows)
@@ -291,7 +291,7 @@ def _p_nsd_plot(ctx: CheckContext, n: int):
     and the exact r = 1 law F_{chi^2_n}(1/sigma_a^2) as its own line.  Draws from its own shared seed."""
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
 
     rng = np.random.default_rng(ctx.shared_seed("L4/p-nsd-figure"))
     grid = np.r_[
@@ -344,7 +344,7 @@ def nsd_uniform_sweep(ctx: CheckContext) -> Outcome:
     decimals (so it stays in the support) and its eigenvalue recomputed in mpmath at 50 digits."""
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import mp_lambda_max
+    from lora_theorems.numerics.paper_l.m_delta import mp_lambda_max
 
     rows, witnesses = [], {}
     for n, r, c, trials in _l4_grid(ctx):
@@ -388,7 +388,7 @@ def uniform_r1_surely(ctx: CheckContext) -> Outcome:
     sigma_a^2 n = 1/3 (A = b 11^T has s_max = 2b = sqrt(2))."""
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import clopper_pearson
+    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson
 
     alpha = _L4_FAMILY_ALPHA
     trials = ctx.pick(20000, 200000)
@@ -441,7 +441,7 @@ def eigenvalues_as_stated(ctx: CheckContext) -> Outcome:
     'r eigenvalues sigma_a^2 n and n - r eigenvalues 0' over random (n, r, sigma_a^2)."""
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import m_delta_spectrum_direct, sample_lora_a
+    from lora_theorems.numerics.paper_l.m_delta import m_delta_spectrum_direct, sample_lora_a
 
     worst, ce, rows = 0.0, None, []
     for n in ctx.pick((1, 2, 3, 8, 32), (1, 2, 3, 4, 8, 16, 32, 64, 128)):
@@ -480,7 +480,7 @@ def corrected_spectrum(ctx: CheckContext) -> Outcome:
 
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import m_delta_spectrum, m_delta_spectrum_direct, sample_lora_a
+    from lora_theorems.numerics.paper_l.m_delta import m_delta_spectrum, m_delta_spectrum_direct, sample_lora_a
 
     eps = np.finfo(float).eps
     worst_rel, disagreements, count, t_fast = 0.0, 0, 0, 0.0
@@ -519,7 +519,7 @@ def corrected_whp_bound(ctx: CheckContext) -> Outcome:
     {0.05, 0.25, 0.5, 1, 1.5} (bounds from 0.999 down to 0.32), r in {1, n/2, n}."""
     import math
 
-    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_failure_bound, sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_failure_bound, sweep_top_eigenvalue
 
     grid = []
     for n in ctx.pick((1, 4, 16, 64), (1, 2, 4, 16, 64, 256)):
@@ -559,7 +559,7 @@ def corrected_whp_bound(ctx: CheckContext) -> Outcome:
 def r1_closed_form(ctx: CheckContext) -> Outcome:
     """Corrected L4, r = 1: the exact P(NSD) = chi2_n cdf(1/sigma_a^2) lies in the Clopper-Pearson
     interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level 1e-3)."""
-    from lora_theorems.numerics.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
 
     grid = [(n, c) for n in ctx.pick((1, 2, 3, 8, 64), (1, 2, 3, 4, 8, 16, 64, 256)) for c in (0.1, 0.5, 0.9, 0.99)]
     alpha = _L4_FAMILY_ALPHA / len(grid)
@@ -597,7 +597,7 @@ def exact_stated_spectrum(ctx: CheckContext) -> Outcome:
     identity with symbolic entries); on the concrete A = [[1/2, 1/2]] (n=2, r=1, sigma_a^2 =
     1/4 < 1/n) it is {-1, -1/2}, not the stated {sigma_a^2 n, 0} = {1/2, 0}, which is the
     spectrum of A^T A."""
-    from lora_theorems.proofs.m_delta import spectrum_derivation, stated_spectrum_counterexample
+    from lora_theorems.proofs.paper_l.m_delta import spectrum_derivation, stated_spectrum_counterexample
 
     d = spectrum_derivation()
     ce = {k: v for k, v in stated_spectrum_counterexample().items() if k != "A_exact"}
@@ -621,7 +621,7 @@ def exact_spectrum_identity(ctx: CheckContext) -> Outcome:
     """L4 corrected, exact: det(lambda I - (A^TA - I)) = (lambda+1)^(n-r) det((lambda+1) I - AA^T)
     for symbolic A at several sizes; hence eigenvalues s_i^2 - 1 and -1 (n - r times), and
     M_Delta <= 0 iff ||A||_2 <= 1."""
-    from lora_theorems.proofs.m_delta import spectrum_derivation
+    from lora_theorems.proofs.paper_l.m_delta import spectrum_derivation
 
     d = spectrum_derivation()
     ok = d.verified("sylvester")

@@ -94,7 +94,7 @@ def operator_norm_growth(ctx: CheckContext) -> Outcome:
     Marchenko-Pastur limit 3 (s_max^2 -> 4, s_min^2 -> 0)."""
     import numpy as np
 
-    from lora_theorems.numerics.m_delta import clopper_pearson, gram_eigenvalues, mp_density
+    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, gram_eigenvalues, mp_density
 
     widths = _l5_widths(ctx)
     alpha = _L5_FAMILY_ALPHA / len(widths)
@@ -175,7 +175,7 @@ def kernel_difference_rate(ctx: CheckContext) -> Outcome:
     1 + rho^2) so the RMS difference decays like n^{-1/2}; plus the real LoRA vs FF kernel of one layer."""
     import numpy as np
 
-    from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params
 
     widths = ctx.pick((16, 64, 256, 1024, 4096), (16, 64, 256, 1024, 4096, 16384))
     rho, st = _bilinear_stats(ctx, widths, lambda n: ctx.pick(4000, 20000))
@@ -247,7 +247,7 @@ def weak_convergence(ctx: CheckContext) -> Outcome:
 
 
 def _moments():
-    from lora_theorems.proofs.m_delta import moments_derivation
+    from lora_theorems.proofs.paper_l.m_delta import moments_derivation
 
     return moments_derivation()
 

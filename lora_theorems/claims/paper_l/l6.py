@@ -49,7 +49,7 @@ from lora_theorems.ledger import EvidenceKind, Table  # noqa: E402
 def _l6_cases(ctx: CheckContext):
     """Random small networks (P >= N k so the Fisher has room for all N k nonzero eigenvalues)."""
 
-    from lora_theorems.numerics.empirical import init_fc_params
+    from lora_theorems.numerics.paper_l.empirical import init_fc_params
 
     cases = []
     for i in range(ctx.pick(24, 120)):
@@ -71,8 +71,8 @@ def _l6_cases(ctx: CheckContext):
 
 
 def _fisher_pair(c):
-    from lora_theorems.numerics.empirical import empirical_ntk, jacobian, network_output
-    from lora_theorems.numerics.fisher import fisher_from_jacobian, weight_factor, weighted_ntk
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, jacobian, network_output
+    from lora_theorems.numerics.paper_l.fisher import fisher_from_jacobian, weight_factor, weighted_ntk
 
     kw = dict(activation=c["act"], weight_var=c["wv"], bias_var=c["bv"])
     F = network_output(c["params"], c["X"], **kw)
@@ -124,7 +124,7 @@ def fisher_trace_identity(ctx: CheckContext) -> Outcome:
     the left side from the materialized Jacobian, the right from the layer-wise NTK's diagonal blocks."""
     import numpy as np
 
-    from lora_theorems.numerics.fisher import loss_gradient
+    from lora_theorems.numerics.paper_l.fisher import loss_gradient
 
     eps = np.finfo(float).eps
     worst, ce, n = 0.0, None, 0

@@ -3,8 +3,8 @@
 Every reading the source could mean is checked at three levels: the layer ($A^TA$ against
 $I$), the kernel (LoRA against FF empirical NTK Gram matrices of finite networks whose
 adapters satisfy $A^TA\\preceq I$, $B=0$) and the Fisher matrix (materialized, MSE and
-cross-entropy).  Numerics: :mod:`lora_theorems.numerics.information`, :mod:`lora_theorems.numerics.empirical`,
-:mod:`lora_theorems.numerics.fisher`.
+cross-entropy).  Numerics: :mod:`lora_theorems.numerics.paper_l.information`, :mod:`lora_theorems.numerics.paper_l.empirical`,
+:mod:`lora_theorems.numerics.paper_l.fisher`.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def _network(rng, i: int, region: str | None = None):
     """A random network with NSD adapters (B = 0) and inputs X; ``region``: the breaking region above."""
     import numpy as np
 
-    from lora_theorems.numerics.empirical import init_fc_params
+    from lora_theorems.numerics.paper_l.empirical import init_fc_params
 
     depth = 1 + i % 2
     d = int(rng.integers(2, 4))
@@ -224,7 +224,7 @@ def _sources(ctx: CheckContext, level: str, count: int):
 def _kernel_pairs(ctx: CheckContext):
     import numpy as np
 
-    from lora_theorems.numerics.empirical import empirical_ntk
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk
 
     pairs = []
     for i, rng, region in _sources(ctx, "kernel", ctx.pick(40, 200)):
@@ -244,8 +244,8 @@ def _kernel_pairs(ctx: CheckContext):
 def _fisher_pairs(ctx: CheckContext):
     import numpy as np
 
-    from lora_theorems.numerics.empirical import jacobian, network_output
-    from lora_theorems.numerics.fisher import fisher_from_jacobian, weight_factor
+    from lora_theorems.numerics.paper_l.empirical import jacobian, network_output
+    from lora_theorems.numerics.paper_l.fisher import fisher_from_jacobian, weight_factor
 
     pairs = []
     for i, rng, region in _sources(ctx, "fisher", ctx.pick(16, 60)):
@@ -282,7 +282,7 @@ def _well_separated(lam) -> bool:
 
 def _compare(pairs, keys_of, direction: str = "ff>=lora"):
     """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction)."""
-    from lora_theorems.numerics.information import ALPHAS, all_readings
+    from lora_theorems.numerics.paper_l.information import ALPHAS, all_readings
 
     worst, witness, counts = -math.inf, None, {}
     for ff, lo, meta in pairs:
@@ -619,8 +619,8 @@ def figure3_heatmaps(ctx: CheckContext) -> Outcome:
     import numpy as np
 
     from lora_theorems.ledger import Plot
-    from lora_theorems.numerics.information import all_readings
-    from lora_theorems.numerics.m_delta import gram_eigenvalues
+    from lora_theorems.numerics.paper_l.information import all_readings
+    from lora_theorems.numerics.paper_l.m_delta import gram_eigenvalues
 
     n = ctx.pick(32, 64)
     draws = ctx.pick(8, 32)

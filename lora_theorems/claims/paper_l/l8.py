@@ -4,7 +4,7 @@ The objectives are checked in the form the paper's analysis uses them: the gradi
 product of eq. (3)-(4) is a loss-weighted entry of the (empirical) NTK, so the FF and LoRA
 objectives differ only through their kernels (L2-L3).
 
-The findings are simulated (:mod:`lora_theorems.numerics.attacks`, issue 10) on
+The findings are simulated (:mod:`lora_theorems.numerics.paper_l.attacks`, issue 10) on
 scikit-learn's bundled digits: a $64\\to16\\to16\\to1$ network pretrained on one task
 ("digit >= 5") is fine-tuned on another ("digit is even") with FF (all weights) or LoRA on
 the middle layer, after label-flip or backdoor poisoning, in two regimes (the exact
@@ -146,7 +146,7 @@ def objective_as_weighted_ntk(ctx: CheckContext) -> Outcome:
     """
     import numpy as np
 
-    from lora_theorems.numerics.empirical import empirical_ntk, init_fc_params, jacobian, network_output
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params, jacobian, network_output
 
     trials = ctx.pick(12, 60)
     worst = np.inf
@@ -242,7 +242,7 @@ def variance_of(rule: str, rank: int, width: int) -> float:
 @functools.lru_cache(maxsize=4)
 def _sweep(profile: str, seed: int, regime: str) -> dict:
     """Every configuration of the grid, run once per (profile, seed, regime) and shared by the checks."""
-    from lora_theorems.numerics import attacks as at
+    from lora_theorems.numerics.paper_l import attacks as at
 
     g = _grid(profile, regime)
     fn = at.kernel_attack if regime == "kernel" else at.finite_attack
@@ -338,7 +338,7 @@ def _confirm_seed(seed: int) -> int:
 
 
 def _rerun(regime, attack, rate, rank, rule, seeds, seed):
-    from lora_theorems.numerics import attacks as at
+    from lora_theorems.numerics.paper_l import attacks as at
 
     fn = at.kernel_attack if regime == "kernel" else at.finite_attack
     return fn(attack, rate, rank, variance_of(rule, rank, at.WIDTH), seeds=seeds, seed=seed)
@@ -429,7 +429,7 @@ def _plots(runs, attack, regime, g) -> tuple:
 def _within_lora(ctx: CheckContext, regime: str, along: str) -> Outcome:
     """F3 (``along="rank"``) and F4 (``along="variance"``): adjacent pairs within LoRA."""
 
-    from lora_theorems.numerics import attacks as at
+    from lora_theorems.numerics.paper_l import attacks as at
 
     seed = ctx.shared_seed("L8-sweep")
     runs = _sweep(ctx.profile, seed, regime)

@@ -1,6 +1,6 @@
 """M1: low-rank adaptation as full fine-tuning plus random noise.
 
-Exact identities: :mod:`lora_theorems.proofs.paper_m_noise`; training numerics: :mod:`lora_theorems.numerics.noise`.
+Exact identities: :mod:`lora_theorems.proofs.paper_m.noise`; training numerics: :mod:`lora_theorems.numerics.paper_m.noise`.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -97,7 +97,7 @@ _RTOL_UPDATE = 1e-12
 
 
 def _task(ctx, m, n, b):
-    from lora_theorems.numerics.noise import make_linear_task
+    from lora_theorems.numerics.paper_m.noise import make_linear_task
 
     return make_linear_task(ctx.rng, m, n, b)
 
@@ -106,7 +106,7 @@ def _task(ctx, m, n, b):
 def m1_update_identities(ctx: CheckContext) -> Outcome:
     """M1: SymPy derivation of grad_B, grad_A (generic loss) and of the LoRA-FA, FLoRA and plain
     LoRA updates; E[A^T A] = I from Gaussian moments."""
-    from lora_theorems.proofs.paper_m_noise import m1_derivation
+    from lora_theorems.proofs.paper_m.noise import m1_derivation
 
     d = m1_derivation()
     ok = d.passed
@@ -131,7 +131,7 @@ def _max_rel_gap(run, eta):
 def m1_lora_fa_training(ctx: CheckContext) -> Outcome:
     """M1: train LoRA-FA on least-squares tasks; every step's dW equals -eta G_t A^T A to round-off."""
 
-    from lora_theorems.numerics.noise import train_linear
+    from lora_theorems.numerics.paper_m.noise import train_linear
 
     sizes = ctx.pick([(4, 6, 8, 1), (4, 6, 8, 3), (8, 16, 32, 4)], [(4, 6, 8, 1), (4, 6, 8, 3), (8, 16, 32, 4), (16, 16, 64, 16)])
     steps = ctx.pick(20, 100)
@@ -154,7 +154,7 @@ def m1_lora_fa_training(ctx: CheckContext) -> Outcome:
 @check("flora-update", kind=EvidenceKind.NUMERIC)
 def m1_flora_training(ctx: CheckContext) -> Outcome:
     """M1: FLoRA (A resampled every k steps) — every step's dW equals -eta G_t A_t^T A_t."""
-    from lora_theorems.numerics.noise import train_linear
+    from lora_theorems.numerics.paper_m.noise import train_linear
 
     ks = ctx.pick([1, 3], [1, 2, 5, 10])
     worst = 0.0
@@ -179,7 +179,7 @@ def m1_plain_lora_counterexample(ctx: CheckContext) -> Outcome:
     and the gap measured along training."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import train_linear
+    from lora_theorems.numerics.paper_m.noise import train_linear
 
     # m = n = r = 1, B = 1, A = 1, G = 1, eta = 0.1: B' = 0.9, A' = 0.9, dW = 0.81 - 1 = -0.19 != -0.1
     B, A, G, eta = 1.0, 1.0, 1.0, 0.1
@@ -216,7 +216,7 @@ def m1_plain_lora_extra_terms(ctx: CheckContext) -> Outcome:
     to round-off (the symbolic identity is in the M1 derivation)."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import train_linear
+    from lora_theorems.numerics.paper_m.noise import train_linear
 
     eta = 0.5
     worst = 0.0
@@ -244,7 +244,7 @@ def _noise_mean_mc(ctx, method, r, n, eta, trials, steps, k=1):
     (W0 = 0, W* = row vector e_1-ish), vectorised over draws of A."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import sample_A
+    from lora_theorems.numerics.paper_m.noise import sample_A
 
     Wstar = np.zeros((1, n))
     Wstar[0, 0] = 1.0
@@ -270,7 +270,7 @@ def m1_lora_fa_noise_bias(ctx: CheckContext) -> Outcome:
     draws of A confirms the bias with a z-interval; smallest case m=n=r=1."""
     from scipy import stats
 
-    from lora_theorems.proofs.paper_m_noise import m1_zero_mean_failure
+    from lora_theorems.proofs.paper_m.noise import m1_zero_mean_failure
 
     alpha = 1e-3  # false-alarm rate of the z-test (CLT; all moments of N are finite)
     trials = ctx.pick(40000, 400000)
@@ -306,7 +306,7 @@ def m1_lora_fa_noise_bias(ctx: CheckContext) -> Outcome:
 def m1_fresh_A_symbolic(ctx: CheckContext) -> Outcome:
     """M1 corrected: E[A^TA] = I (zero-mean noise for A independent of G) and the exact bias
     -eta (n+1)/r G_0 of the frozen-A noise at step 1."""
-    from lora_theorems.proofs.paper_m_noise import m1_derivation, m1_zero_mean_failure
+    from lora_theorems.proofs.paper_m.noise import m1_derivation, m1_zero_mean_failure
 
     d1, d2 = m1_derivation(), m1_zero_mean_failure()
     ok = d1.passed and d2.passed

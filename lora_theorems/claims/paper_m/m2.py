@@ -1,6 +1,6 @@
 """M2: the variance of the injected noise and its decrease with the rank.
 
-Exact moments: :mod:`lora_theorems.proofs.paper_m_noise`; Monte Carlo: :mod:`lora_theorems.numerics.noise`.
+Exact moments: :mod:`lora_theorems.proofs.paper_m.noise`; Monte Carlo: :mod:`lora_theorems.numerics.paper_m.noise`.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -74,7 +74,7 @@ def _second_moment_test(G, r, trials, rng, z):
     """Sample mean of N_a N_b (exact mean: Cov_ab, since E N = 0) with z-intervals for all pairs."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import lora_noise, noise_covariance, sample_A
+    from lora_theorems.numerics.paper_m.noise import lora_noise, noise_covariance, sample_A
 
     N = lora_noise(G, sample_A(rng, r, G.shape[1], size=trials)).reshape(trials, -1)
     C = noise_covariance(G, r)
@@ -94,7 +94,7 @@ def _second_moment_test(G, r, trials, rng, z):
 def m2_exact_moments(ctx: CheckContext) -> Outcome:
     """M2: mean, variance and covariance of N from Gaussian moment identities (SymPy), the general
     (s, mu4) formula, the batch-size dependence and the sign of d Var / dr."""
-    from lora_theorems.proofs.paper_m_noise import m2_derivation
+    from lora_theorems.proofs.paper_m.noise import m2_derivation
 
     d = m2_derivation()
     return Outcome(
@@ -114,7 +114,7 @@ def m2_variance_monte_carlo(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from lora_theorems.numerics.noise import noise_variance
+    from lora_theorems.numerics.paper_m.noise import noise_variance
 
     alpha = 1e-3
     Gs, ranks = _configs(ctx)
@@ -135,7 +135,7 @@ def m2_variance_monte_carlo(ctx: CheckContext) -> Outcome:
     zz = stats.norm.isf(alpha / (2 * len(rs)))
     mc, err = [], []
     for r in rs:
-        from lora_theorems.numerics.noise import lora_noise, sample_A
+        from lora_theorems.numerics.paper_m.noise import lora_noise, sample_A
 
         x = lora_noise(G, sample_A(ctx.rng, r, G.shape[1], size=trials))[:, 0, 0]
         mc.append(float((x**2).mean()))
@@ -197,8 +197,8 @@ def m2_other_inits(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from lora_theorems.numerics.noise import noise_variance_general_init, normalized_noise_variance
-    from lora_theorems.proofs.paper_m_noise import m2_derivation
+    from lora_theorems.numerics.paper_m.noise import noise_variance_general_init, normalized_noise_variance
+    from lora_theorems.proofs.paper_m.noise import m2_derivation
 
     alpha = 1e-3
     n = 8
@@ -282,7 +282,7 @@ def m2_covariance_monte_carlo(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from lora_theorems.numerics.noise import noise_covariance
+    from lora_theorems.numerics.paper_m.noise import noise_covariance
 
     alpha = 1e-3
     Gs, ranks = _configs(ctx)

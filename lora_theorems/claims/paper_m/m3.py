@@ -1,6 +1,6 @@
 """M3: a Berry-Esseen bound on the distance between the noise and a Gaussian.
 
-Exact per-coordinate law and distances: :mod:`lora_theorems.numerics.berry_esseen`.
+Exact per-coordinate law and distances: :mod:`lora_theorems.numerics.paper_m.berry_esseen`.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -103,7 +103,7 @@ def _sweep(ctx):
 def _law(theta, r):
     import math
 
-    from lora_theorems.numerics.berry_esseen import CoordinateLaw
+    from lora_theorems.numerics.paper_m.berry_esseen import CoordinateLaw
 
     return CoordinateLaw(gj=float(theta), c=float(math.sqrt(max(1 - theta**2, 0.0))), r=int(r))
 
@@ -118,7 +118,7 @@ def m3_coordinate_kolmogorov(ctx: CheckContext) -> Outcome:
     upper end from monotone CDFs on a grid; exact CDF by conditional-normal quadrature or the
     chi-square closed form) vs 0.4748 rho/(sigma^3 sqrt r), over the direction
     theta = |G_ij| / ||G_i|| and the rank."""
-    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, kolmogorov_distance
+    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, kolmogorov_distance
 
     thetas, ranks = _sweep(ctx)
     rows, worst, cex = [], float("inf"), None
@@ -173,7 +173,7 @@ def m3_coordinate_tv(ctx: CheckContext) -> Outcome:
     """M3: exact total variation distance of one coordinate to its Gaussian (the set {f > phi}
     bounded by the roots of f = phi, certified in the chi-square case; masses from the exact CDFs)
     vs the Berry-Esseen expression."""
-    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, tv_distance
+    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, tv_distance
 
     thetas, ranks = _sweep(ctx)
     rows, worst, cex, curves = [], float("inf"), None, {}
@@ -227,7 +227,7 @@ def m3_coordinate_marginal(ctx: CheckContext) -> Outcome:
     move by < 0.02 per doubling there)."""
     import numpy as np
 
-    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, kolmogorov_distance, tv_distance
+    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, kolmogorov_distance, tv_distance
 
     thetas, ranks = _sweep(ctx)
     worst, cex = float("inf"), None
@@ -278,7 +278,7 @@ def m3_row_tv_lower_bound(ctx: CheckContext) -> Outcome:
     """M3 (descriptive): the row has a density (Jacobian 2 (a.g)^n of a -> (a.g) a), so its TV is < 1
     and tends to 0 as r grows for fixed n; projecting on g gives the exact lower bound
     TV(row) >= TV(g.N_i) = TV of ||g||^2 (chi^2_r / r - 1), the theta = 1 coordinate law."""
-    from lora_theorems.numerics.berry_esseen import tv_distance
+    from lora_theorems.numerics.paper_m.berry_esseen import tv_distance
 
     rows = tuple((r, tv_distance(_law(1.0, r))) for r in (1, 2, 4, 16, 64, 256))
     return Outcome(
@@ -304,7 +304,7 @@ def m3_matrix_tv(ctx: CheckContext) -> Outcome:
     < 1. Counterexample G = I_4, r = 3: det(N + I) = det(A^T A) = 0 always, never for the Gaussian."""
     import numpy as np
 
-    from lora_theorems.numerics.berry_esseen import berry_esseen_bound, coordinate_law, matrix_rank_distinguisher
+    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, coordinate_law, matrix_rank_distinguisher
 
     alpha = 1e-3
     G = np.eye(4)
@@ -342,7 +342,7 @@ def m3_matrix_tv_is_one(ctx: CheckContext) -> Outcome:
     """M3 corrected: TV(N, Gaussian) = 1 whenever r < rank G, at every such r (rank test with
     Clopper-Pearson bounds, Bonferroni over the cases)."""
 
-    from lora_theorems.numerics.berry_esseen import matrix_rank_distinguisher
+    from lora_theorems.numerics.paper_m.berry_esseen import matrix_rank_distinguisher
 
     alpha = 1e-3
     cases = _matrix_cases(ctx)

@@ -2,7 +2,7 @@
 
 The DP-SGD guarantee rests on noise that is fresh at each step, independent of the data,
 Gaussian, and unknown to the adversary. Each assumption is a formalization here, tested
-against what LoRA-FA actually does (numerics: :mod:`lora_theorems.numerics.noise`, :mod:`lora_theorems.numerics.privacy`).
+against what LoRA-FA actually does (numerics: :mod:`lora_theorems.numerics.paper_m.noise`, :mod:`lora_theorems.numerics.paper_m.privacy`).
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -75,7 +75,7 @@ def _lora_fa_two_steps(ctx, trials, r, resample, eta=0.5, m=3, n=5, b=8):
     least-squares task, many draws of A (vectorised)."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import make_linear_task, sample_A
+    from lora_theorems.numerics.paper_m.noise import make_linear_task, sample_A
 
     task = make_linear_task(ctx.rng, m, n, b)
     W = np.broadcast_to(task.W0, (trials, m, n)).copy()
@@ -139,7 +139,7 @@ def m4_noise_scales_with_data(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from lora_theorems.numerics.noise import lora_noise, noise_variance, sample_A
+    from lora_theorems.numerics.paper_m.noise import lora_noise, noise_variance, sample_A
 
     alpha = 1e-3
     r, trials = 4, ctx.pick(20000, 200000)
@@ -177,8 +177,8 @@ def m4_noise_not_gaussian(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from lora_theorems.numerics.berry_esseen import clopper_pearson
-    from lora_theorems.numerics.noise import lora_noise, sample_A
+    from lora_theorems.numerics.paper_m.berry_esseen import clopper_pearson
+    from lora_theorems.numerics.paper_m.noise import lora_noise, sample_A
 
     alpha = 1e-3
     trials = ctx.pick(5000, 50000)
@@ -211,8 +211,8 @@ def m4_known_A_attack(ctx: CheckContext) -> Outcome:
     each candidate dataset and tells neighbouring datasets apart without error."""
     import numpy as np
 
-    from lora_theorems.numerics.berry_esseen import clopper_pearson
-    from lora_theorems.numerics.privacy import known_A_attack
+    from lora_theorems.numerics.paper_m.berry_esseen import clopper_pearson
+    from lora_theorems.numerics.paper_m.privacy import known_A_attack
 
     alpha = 1e-3
     trials = ctx.pick(4000, 40000)
@@ -252,7 +252,7 @@ def m4_zero_gradient_neighbours(ctx: CheckContext) -> Outcome:
     exactly 0 under one and a.s. non-zero under the other, for every draw of A (exact argument,
     illustrated on draws): no finite epsilon with delta < 1, even though the paper-style effective
     noise multiplier gives a finite epsilon."""
-    from lora_theorems.numerics.privacy import accountant_epsilon, effective_noise_multiplier, zero_gradient_attack
+    from lora_theorems.numerics.paper_m.privacy import accountant_epsilon, effective_noise_multiplier, zero_gradient_attack
 
     res = zero_gradient_attack(r=2, eta=0.1, trials=ctx.pick(2000, 20000), rng=ctx.rng, C=1.0)
     sigma = effective_noise_multiplier(2, 2, 1, 2, 1.0)
@@ -287,7 +287,7 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
     import numpy as np
     from scipy import stats
 
-    from lora_theorems.numerics.privacy import accountant_epsilon, membership_inference_experiment
+    from lora_theorems.numerics.paper_m.privacy import accountant_epsilon, membership_inference_experiment
 
     if ctx.quick:
         return Outcome(passed=None, summary="membership-inference experiment runs in the full profile only")

@@ -1,6 +1,6 @@
 """M5: Johnson-Lindenstrauss with clipping: DP fine-tuning with a fixed noise scale.
 
-JL tails, effective noise multiplier, accountant and attacks: :mod:`lora_theorems.numerics.privacy`.
+JL tails, effective noise multiplier, accountant and attacks: :mod:`lora_theorems.numerics.paper_m.privacy`.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -76,7 +76,7 @@ def m5_jl_tail_exact(ctx: CheckContext) -> Outcome:
     import mpmath as mp
     import numpy as np
 
-    from lora_theorems.numerics.privacy import jl_failure_bound, jl_failure_exact, min_rank_bound, min_rank_exact
+    from lora_theorems.numerics.paper_m.privacy import jl_failure_bound, jl_failure_exact, min_rank_bound, min_rank_exact
 
     ranks = ctx.pick(list(range(1, 65)) + [128, 256, 512, 1024], list(range(1, 1025)))
     epss = ctx.pick(np.linspace(0.01, 0.99, 50), np.linspace(0.005, 0.995, 199))
@@ -115,9 +115,9 @@ def m5_jl_empirical(ctx: CheckContext) -> Outcome:
     frequency (Clopper-Pearson upper bound) never above the JL bound where the bound is < 1."""
     import numpy as np
 
-    from lora_theorems.numerics.berry_esseen import clopper_pearson
-    from lora_theorems.numerics.noise import sample_A
-    from lora_theorems.numerics.privacy import jl_failure_bound, jl_failure_exact
+    from lora_theorems.numerics.paper_m.berry_esseen import clopper_pearson
+    from lora_theorems.numerics.paper_m.noise import sample_A
+    from lora_theorems.numerics.paper_m.privacy import jl_failure_bound, jl_failure_exact
 
     alpha = 1e-3
     n, trials = 64, ctx.pick(4000, 40000)
@@ -150,8 +150,8 @@ def m5_noise_scale_not_fixed(ctx: CheckContext) -> Outcome:
     mean: it ranges from 0 to 2C^2/r with the data. Two clipped batches give Var N_00 = 0 and 2C^2/r."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import lora_noise, noise_variance, sample_A
-    from lora_theorems.numerics.privacy import clip_rows
+    from lora_theorems.numerics.paper_m.noise import lora_noise, noise_variance, sample_A
+    from lora_theorems.numerics.paper_m.privacy import clip_rows
 
     C, r = 1.0, 4
     batches = {"D": np.array([[1.0, 0.0], [-1.0, 0.0]]), "D'": np.array([[1.0, 0.0], [1.0, 0.0]])}
@@ -189,7 +189,7 @@ def m5_noise_scale_not_fixed(ctx: CheckContext) -> Outcome:
 
 
 def _epsilon_table(ctx):
-    from lora_theorems.numerics.privacy import accountant_epsilon, effective_noise_multiplier
+    from lora_theorems.numerics.paper_m.privacy import accountant_epsilon, effective_noise_multiplier
 
     m = n = 768
     b, N = 256, 60000
@@ -207,7 +207,7 @@ def m5_accountant_vs_attack(ctx: CheckContext) -> Outcome:
     """M5: the (epsilon, delta) table over ranks that dp_accounting (RDP and PLD) gives at the
     effective noise multiplier, against a neighbouring pair (clipped gradients 0 vs (1,0)) on
     which LoRA-FA's update is 0 vs non-zero: the guarantee does not hold for any finite epsilon."""
-    from lora_theorems.numerics.privacy import accountant_epsilon, effective_noise_multiplier, zero_gradient_attack
+    from lora_theorems.numerics.paper_m.privacy import accountant_epsilon, effective_noise_multiplier, zero_gradient_attack
 
     rows, setting = _epsilon_table(ctx)
     res = zero_gradient_attack(r=2, eta=0.1, trials=ctx.pick(2000, 20000), rng=ctx.rng, C=1.0)
@@ -262,8 +262,8 @@ def m5_noise_scale_upper_bound(ctx: CheckContext) -> Outcome:
     noise variance never exceeds 2C^2/r and E||N||_F^2 = (n+1)||G||^2/r <= (n+1)C^2/r."""
     import numpy as np
 
-    from lora_theorems.numerics.noise import noise_variance
-    from lora_theorems.numerics.privacy import clip_rows
+    from lora_theorems.numerics.paper_m.noise import noise_variance
+    from lora_theorems.numerics.paper_m.privacy import clip_rows
 
     C = 1.0
     worst, identity_gap = np.inf, 0.0
@@ -300,7 +300,7 @@ def m5_jl_ratio_is_chi2(ctx: CheckContext) -> Outcome:
     exact law, Bonferroni over ranks)."""
     from scipy import stats
 
-    from lora_theorems.numerics.noise import sample_A
+    from lora_theorems.numerics.paper_m.noise import sample_A
 
     alpha = 1e-3
     n, trials = 32, ctx.pick(4000, 40000)
