@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -202,6 +203,7 @@ def explore_m_delta(
         nsd_probability_r1,
         sweep_top_eigenvalue,
     )
+
     from .validate import validate_positive_int, validate_rank, validate_variance
 
     rank, width = validate_rank(rank, width)

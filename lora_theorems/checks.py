@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -63,7 +64,7 @@ class CheckSpec:
     name: str
     formalization: str
     kind: EvidenceKind
-    func: Callable[["CheckContext"], Outcome]
+    func: Callable[[CheckContext], Outcome]
     doc: str = ""
     backends: tuple[str, ...] = ("numpy",)
 

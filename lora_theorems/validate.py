@@ -79,7 +79,7 @@ def validate_finite(array: Any, name: str = "input") -> Any:
     a = array
     xp = np
     try:  # CuPy arrays carry their own namespace
-        import cupy  # type: ignore
+        import cupy
 
         if isinstance(a, cupy.ndarray):
             xp = cupy

@@ -7,7 +7,7 @@ precision with mpmath.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import mpmath
 import sympy as sp

@@ -9,6 +9,7 @@ the JL failure probability is an exact chi-square tail (no Monte Carlo needed).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -242,7 +243,7 @@ def membership_inference_experiment(
     mem, non = np.arange(n_members), np.arange(n_members, 2 * n_members)
     sigma_eff = effective_noise_multiplier(r, b, K, d, 1.0)
     A = sample_A(rng, r, d)
-    out = {"sigma_eff": sigma_eff}
+    out: dict[str, Any] = {"sigma_eff": sigma_eff}
     for method in ("full", "lora-fa", "lora-fa+clip", "dp-sgd"):
         W = np.zeros((K, d))
         B = np.zeros((K, r))

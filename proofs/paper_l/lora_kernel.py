@@ -65,7 +65,7 @@ def _ntk(outs, outs_p, params, at=None):
 # ----------------------------------------------------------------------------- gradients
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lora_gradient_derivation() -> Derivation:
     """L2: gradients of a LoRA layer and their NTK contributions (explicit and matrix symbols).
 
@@ -81,7 +81,7 @@ def lora_gradient_derivation() -> Derivation:
     y = (W0 + B * A) * h
     F = G(*y)
     # delta_k = dG/dY_k at Y = y
-    delta = sp.Matrix([sp.diff(G(*Ys), Ys[k]).subs(dict(zip(Ys, y))) for k in range(m)])
+    delta = sp.Matrix([sp.diff(G(*Ys), Ys[k]).subs(dict(zip(Ys, y, strict=True))) for k in range(m)])
 
     def grad(P):
         return P.applyfunc(lambda p: sp.diff(F, p))
@@ -112,7 +112,8 @@ def lora_gradient_derivation() -> Derivation:
     Bzero = {b: 0 for b in B}
     steps.append(
         exact_true_step(
-            "At initialization B = 0, so the gradient with respect to A vanishes: only B is trained in the first step, and A enters the kernel only through Ah.",
+            "At initialization B = 0, so the gradient with respect to A vanishes: only B is trained in "
+            "the first step, and A enters the kernel only through Ah.",
             r"\frac{\partial F}{\partial A}\Big|_{B=0} = 0",
             is_zero(grad(A).subs(Bzero).applyfunc(lambda e: sp.expand(e.doit()))),
         )
@@ -120,7 +121,7 @@ def lora_gradient_derivation() -> Derivation:
     Wf = _mat("W", m, n)
     yf = Wf * h
     Ff = G(*yf)
-    delta_f = sp.Matrix([sp.diff(G(*Ys), Ys[k]).subs(dict(zip(Ys, yf))) for k in range(m)])
+    delta_f = sp.Matrix([sp.diff(G(*Ys), Ys[k]).subs(dict(zip(Ys, yf, strict=True))) for k in range(m)])
     steps.append(
         exact_true_step(
             "Full fine-tuning of the same layer: the gradient with respect to W.",
@@ -210,7 +211,7 @@ def lora_gradient_derivation() -> Derivation:
 # ----------------------------------------------------------------------------- small networks
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nets():
     """Explicit two-layer networks: d = 2 inputs, n1 = 3 hidden, n2 = 2 outputs, rank 2."""
     d, n1, n2, r = 2, 3, 2, 2
@@ -243,7 +244,7 @@ def _chain(N, K1, y1, y1p, Weff):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lora_kernel_derivation() -> Derivation:
     """L2 (eq. 10): the LoRA kernel of the layer output, on explicit networks.
 
@@ -260,7 +261,8 @@ def lora_kernel_derivation() -> Derivation:
     Bz = {b: 0 for b in B}
     steps: list[Step] = [
         assumption(
-            "Two-layer network with symbolic weights (d = 2, n_1 = 3, n_2 = 2, r = 2, generic phi); layer 2 is W0 + BA, evaluated at B = 0 after differentiating.",
+            "Two-layer network with symbolic weights (d = 2, n_1 = 3, n_2 = 2, r = 2, generic phi); layer "
+            "2 is W0 + BA, evaluated at B = 0 after differentiating.",
             r"y^{(1)} = W^{(1)}x,\quad h = \phi(y^{(1)}),\quad y^{(2)} = (W_0 + BA)\,h",
         )
     ]
@@ -278,7 +280,8 @@ def lora_kernel_derivation() -> Derivation:
     sig_lora = sp.expand((h.T * A.T * A * hp)[0])
     steps.append(
         exact_step(
-            "Layer 2 with the adapter (first layer trained as FF): the back-propagated term is the FF one (it only sees W0 at B = 0) plus the identity times Sigma_LoRA.",
+            "Layer 2 with the adapter (first layer trained as FF): the back-propagated term is the FF one (it "
+            "only sees W0 at B = 0) plus the identity times Sigma_LoRA.",
             K2,
             _chain(N, K1_ff, y1, y1p, W0) + sp.eye(n2) * sig_lora,
             eq=r"K^{(2)}_{LoRA,kk'} = \sum_{jj'}W_{0,kj}W_{0,k'j'}\phi'(y_j)\phi'(y'_{j'})K^{(1)}_{jj'} + \delta_{kk'}\,h^TA^TAh'",
@@ -359,7 +362,7 @@ def base_case_counterexample() -> dict:
 # ----------------------------------------------------------------------------- L3
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lora_difference_derivation() -> Derivation:
     """L3 (eq. 11): ``K_LoRA - K_ff`` on explicit networks, exactly.
 
@@ -387,7 +390,8 @@ def lora_difference_derivation() -> Derivation:
     K_lo = _ntk(y2, y2p, list(W1) + list(A) + list(B), at=Bz)
     steps.append(
         exact_step(
-            "At B = 0, at the output of layer l (the last layer of the l-layer network of eq. 11): the difference is exactly Delta_r on the diagonal (d = 2, n_1 = 3, n_2 = 2, r = 2).",
+            "At B = 0, at the output of layer l (the last layer of the l-layer network of eq. 11): the difference is "
+            "exactly Delta_r on the diagonal (d = 2, n_1 = 3, n_2 = 2, r = 2).",
             K_lo - K_ff,
             sp.eye(n2) * delta_r,
             eq=r"K^{(l)}_{LoRA} - K^{(l)}_{ff} = I_{n_l}\otimes\underbrace{h^T(A^TA - I)\,h'}_{\Delta_r^{(l)}}",
@@ -435,7 +439,8 @@ def lora_difference_derivation() -> Derivation:
     )
     steps.append(
         assumption(
-            "The sign survives: delta(x).delta(x') is a positive semi-definite kernel, so by the Schur product theorem the Gram matrix of (delta.delta') Delta_r is negative semi-definite whenever that of Delta_r is.",
+            "The sign survives: delta(x).delta(x') is a positive semi-definite kernel, so by the Schur product theorem the Gram "
+            "matrix of (delta.delta') Delta_r is negative semi-definite whenever that of Delta_r is.",
             r"[\delta_i\cdot\delta_j]\succeq 0,\ [\Delta_r(x_i,x_j)]\preceq 0 \ \Rightarrow\ [\delta_i\cdot\delta_j\,\Delta_r(x_i,x_j)]\preceq 0",
             detail="Schur (1911); checked numerically by the 'backprop-factor' check",
             name="schur-sign",

@@ -168,7 +168,7 @@ def _quadrature_steps(activation: str, n_points: int, seed: int, dps: int = 40, 
 # ----------------------------------------------------------------------------- ReLU
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _relu_exact_steps() -> tuple[Step, ...]:
     th, phi, rho = sp.symbols("theta varphi rho", positive=True)
     z1, z2 = sp.symbols("z_1 z_2", real=True)
@@ -300,7 +300,7 @@ def _atan2_step(activation: str, n_points: int, seed: int) -> Step:
     return high_precision_step(text, eq, pairs, dps=50, digits=45, what="random covariance triples")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def relu_closed_form_derivation(n_points: int = 8, seed: int = 0) -> Derivation:
     """L1 (closed forms): the ReLU kernel maps E, E' (arc-cosine kernels of degree 1 and 0).
 
@@ -327,7 +327,7 @@ def relu_closed_form_derivation(n_points: int = 8, seed: int = 0) -> Derivation:
 # ----------------------------------------------------------------------------- erf
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _erf_exact_steps() -> tuple[Step, ...]:
     z1, z2 = sp.symbols("z_1 z_2", real=True)
     a, q = sp.symbols("a q", positive=True)
@@ -366,7 +366,8 @@ def _erf_exact_steps() -> tuple[Step, ...]:
     ok = shape_ok and kpos_ok and is_zero(sp.simplify(outer**2 - target**2)) and bool(sp.simplify(outer).is_positive)
     steps.append(
         exact_true_step(
-            "The Gaussian integral of exp(-u^2 - v^2), done in SymPy in whitened coordinates u = sqrt(a) z_1, v = p z_1 + q z_2 (b = p^2 + q^2, c = sqrt(a) p).",
+            "The Gaussian integral of exp(-u^2 - v^2), done in SymPy in whitened coordinates u = sqrt(a) "
+            "z_1, v = p z_1 + q z_2 (b = p^2 + q^2, c = sqrt(a) p).",
             r"\mathbb E\big[e^{-u^2-v^2}\big] = \big[(1+2a)(1+2b) - 4c^2\big]^{-1/2}",
             ok,
             detail="inner integral over z_2, then over z_1 with the positive coefficient a + 1/2 + p^2/(2q^2+1)",
@@ -411,7 +412,7 @@ def _erf_exact_steps() -> tuple[Step, ...]:
     return tuple(steps)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def erf_closed_form_derivation(n_points: int = 8, seed: int = 0) -> Derivation:
     """L1 (closed forms): the erf kernel maps E, E' (Williams 1997).
 
@@ -468,7 +469,7 @@ def _phi_derivatives_to(expr, phi, dphi):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def recursion_derivation() -> Derivation:
     """L1 (recursion, eq. 8-9): the NTK recursion from ``K = grad F^T grad F``.
 
@@ -557,7 +558,8 @@ def recursion_derivation() -> Derivation:
     target = sp.eye(n2) * sw**2 * kappa / n1 * sum(dphi(h1[j]) * dphi(h1p[j]) for j in range(n1))
     steps.append(
         exact_step(
-            "If the previous NTK is kappa times the identity (the Kronecker structure), the expectation over the new weights keeps it diagonal: this is the Kronecker factor of eq. (8).",
+            "If the previous NTK is kappa times the identity (the Kronecker structure), the expectation over the new "
+            "weights keeps it diagonal: this is the Kronecker factor of eq. (8).",
             EW,
             target,
             eq=r"\mathbb E_{W^{(l+1)}}\Big[\tfrac{\sigma_w^2}{n_l}\sum_{j,j'}W_{kj}W_{k'j'}\phi'_j\phi'_{j'}\,\kappa\delta_{jj'}\Big]"
@@ -566,7 +568,8 @@ def recursion_derivation() -> Derivation:
     )
     steps.append(
         assumption(
-            "Infinite width (Jacot et al. 2018, Thm. 1; Lee et al. 2019): the pre-activations of layer l are i.i.d. Gaussian processes with covariance Sigma^(l), so the empirical means converge and the fluctuation of W around its mean vanishes.",
+            "Infinite width (Jacot et al. 2018, Thm. 1; Lee et al. 2019): the pre-activations of layer l are i.i.d. Gaussian processes with "
+            "covariance Sigma^(l), so the empirical means converge and the fluctuation of W around its mean vanishes.",
             r"\tfrac{1}{n_l}\sum_j\phi(h_j)\phi(h'_j)\to\mathbb E[\phi(u)\phi(v)],\quad "
             r"\tfrac{1}{n_l}\sum_j\phi'(h_j)\phi'(h'_j)\to\mathbb E[\phi'(u)\phi'(v)],\quad \hat\Theta^{(l)}\to\Theta^{(l)}\otimes I",
             detail="limit theorem, stated not re-proved; checked numerically by the 'deterministic-limit' formalization",
@@ -585,7 +588,8 @@ def recursion_derivation() -> Derivation:
     xx = sp.Symbol(r"x\cdot x'", real=True)
     steps.append(
         exact_step(
-            "Poster eq. (8), K^(1) = x^T x': this is Sigma^(1) with sigma_b = 0 and sigma_w^2 = d (no 1/d input normalization); for sigma_w^2 = 1 the standard recursion has x.x'/d.",
+            "Poster eq. (8), K^(1) = x^T x': this is Sigma^(1) with sigma_b = 0 and sigma_w^2 = d (no 1/d input "
+            "normalization); for sigma_w^2 = 1 the standard recursion has x.x'/d.",
             (sw**2 * xx / dd + sb**2).subs({sw: sp.sqrt(dd), sb: 0}),
             xx,
             eq=r"\Sigma^{(1)}\big|_{\sigma_w^2 = d,\ \sigma_b = 0} = x^Tx' \quad(\text{poster}),\qquad \Sigma^{(1)}\big|_{\sigma_w^2=1,\sigma_b=0} = x^Tx'/d",
@@ -596,7 +600,8 @@ def recursion_derivation() -> Derivation:
     j = sp.Symbol("j", integer=True, positive=True)
     steps.append(
         exact_step(
-            "Poster eq. (9) equates the expectation with the sum over the n_{l-1} neurons; the sum has expectation n_{l-1} times it, so the second equality needs a 1/n_{l-1} normalization and holds only in the limit (no sigma_w^2, sigma_b^2 either).",
+            "Poster eq. (9) equates the expectation with the sum over the n_{l-1} neurons; the sum has expectation n_{l-1} times it, so the second "
+            "equality needs a 1/n_{l-1} normalization and holds only in the limit (no sigma_w^2, sigma_b^2 either).",
             sp.Sum(Ephi, (j, 1, nn)).doit(),
             nn * Ephi,
             eq=r"\mathbb E\Big[\sum_{j=1}^{n_{l-1}}\phi(y_j(x))\phi(y_j(x'))\Big] = n_{l-1}\,\mathbb E[\phi(u)\phi(v)] \ne \mathbb E[\phi(u)\phi(v)]",

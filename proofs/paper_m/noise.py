@@ -65,14 +65,14 @@ def _is_zero(expr) -> bool:
 # ----------------------------------------------------------------------------- M1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def m1_derivation(m: int = 2, n: int = 3, r: int = 2) -> Derivation:
     """M1: gradients and effective updates of LoRA-FA, FLoRA and plain LoRA (exact, generic loss)."""
     f = sp.Function("L")
     W0, B, A, w = _mat("w0", m, n), _mat("b", m, r), _mat("a", r, n), _mat("w", m, n)
     eta = sp.Symbol("eta", positive=True)
     loss = f(*w)
-    sub = dict(zip(list(w), list(W0 + B * A)))
+    sub = dict(zip(list(w), list(W0 + B * A), strict=True))
     loss_BA = loss.subs(sub)
     G = sp.Matrix(m, n, lambda i, j: sp.diff(loss, w[i, j]).subs(sub))
     dB = sp.Matrix(m, r, lambda k, l: sp.diff(loss_BA, B[k, l]))
@@ -149,7 +149,7 @@ def m1_derivation(m: int = 2, n: int = 3, r: int = 2) -> Derivation:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def m1_zero_mean_failure(cases=((1, 1), (1, 2), (2, 2), (2, 3), (3, 2))) -> Derivation:
     """M1 along training: with A frozen the gradient at step 1 depends on A, and the noise is
     biased.  Quadratic loss ``L = ||W - W*||^2 / 2``: ``G_1 = G_0 (I - eta A^T A)``, so
@@ -167,7 +167,7 @@ def m1_zero_mean_failure(cases=((1, 1), (1, 2), (2, 2), (2, 3), (3, 2))) -> Deri
     for r, n in cases:
         A = _mat("a", r, n)
         P = A.T * A
-        EP2 = (P * P).applyfunc(lambda e: expect(e, list(A), gaussian_moments(sp.Rational(1, r))))
+        EP2 = (P * P).applyfunc(lambda e, A=A, r=r: expect(e, list(A), gaussian_moments(sp.Rational(1, r))))
         good = _is_zero(EP2 - (1 + sp.Rational(n + 1, r)) * sp.eye(n))
         ok &= good
         details.append(f"(r={r}, n={n}): {good}")
@@ -186,7 +186,7 @@ def m1_zero_mean_failure(cases=((1, 1), (1, 2), (2, 2), (2, 3), (3, 2))) -> Deri
         G0 = _mat("g", 1, n)
         P = A.T * A
         N1 = G0 * (sp.eye(n) - eta * P) * (P - sp.eye(n))
-        EN1 = N1.applyfunc(lambda e: expect(e, list(A), gaussian_moments(sp.Rational(1, r))))
+        EN1 = N1.applyfunc(lambda e, A=A, r=r: expect(e, list(A), gaussian_moments(sp.Rational(1, r))))
         ok1 &= _is_zero(EN1 + eta * sp.Rational(n + 1, r) * G0)
     steps.append(
         Step(
@@ -209,7 +209,7 @@ def m1_zero_mean_failure(cases=((1, 1), (1, 2), (2, 2), (2, 3), (3, 2))) -> Deri
 # ----------------------------------------------------------------------------- M2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def m2_derivation(cases=((1, 2), (2, 2), (2, 3), (3, 2))) -> Derivation:
     """M2: mean, variance, covariance of N = G(A^T A - I) from Gaussian moment identities."""
     steps = [

@@ -28,7 +28,7 @@ def test_setup_installs_only_the_toolkit_namespace():
         "print(sorted(captured['packages'])); print(captured['package_dir'])"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    packages = eval(out.splitlines()[0])  # noqa: S307 - our own repr
+    packages = eval(out.splitlines()[0])
     assert all(p == "lora_theorems" or p.startswith("lora_theorems.") for p in packages)
     assert {"lora_theorems.numerics", "lora_theorems.proofs", "lora_theorems.claims"} <= set(packages)
 

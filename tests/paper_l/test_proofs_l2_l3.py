@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from lora_theorems.proofs.paper_l.lora_kernel import (
-    base_case_counterexample, hidden_layer_counterexample, lora_difference_derivation,
-    lora_gradient_derivation, lora_kernel_derivation,
+    base_case_counterexample,
+    hidden_layer_counterexample,
+    lora_difference_derivation,
+    lora_gradient_derivation,
+    lora_kernel_derivation,
 )
 
 

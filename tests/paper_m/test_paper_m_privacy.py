@@ -1,6 +1,8 @@
 """Paper M, claims M4 and M5: the privacy counterexamples re-checked by hand, JL tails,
 the accountant wrappers against known properties."""
 
+import itertools
+
 import mpmath as mp
 import numpy as np
 import pytest
@@ -108,7 +110,7 @@ def test_accountant_properties():
 def test_effective_noise_multiplier_formula_and_validation():
     assert effective_noise_multiplier(4, 256, 1, 3) == pytest.approx(256 * np.sqrt(4 / 12))
     s = [effective_noise_multiplier(r, 64, 8, 8) for r in (1, 2, 4, 8)]
-    assert all(a > b for a, b in zip(s, s[1:]))
+    assert all(a > b for a, b in itertools.pairwise(s))
     with pytest.raises(ValueError):
         effective_noise_multiplier(1, 1, 1, 1, grad_norm_ratio=1.5)
     with pytest.raises(ValueError):

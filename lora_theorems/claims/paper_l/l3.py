@@ -151,12 +151,12 @@ def lora_minus_ff_schur_sign(ctx: CheckContext) -> Outcome:
         r = int(rng.integers(1, n + 1))
         m = int(rng.integers(1, 6))
         A = rng.standard_normal((r, n))
-        A /= max(np.linalg.norm(A, 2), 1e-300) * rng.uniform(1.0, 3.0)  # ||A||_2 in [1/3, 1]
+        A /= max(float(np.linalg.norm(A, 2)), 1e-300) * rng.uniform(1.0, 3.0)  # ||A||_2 in [1/3, 1]
         H = rng.standard_normal((N, n))
         Dl = rng.standard_normal((N, m))
         G = (Dl @ Dl.T) * (H @ (A.T @ A - np.eye(n)) @ H.T)
         lam = np.linalg.eigvalsh(0.5 * (G + G.T)).max()
-        margin = lam / max(np.linalg.norm(G), 1e-300)
+        margin = lam / max(float(np.linalg.norm(G)), 1e-300)
         if not margin <= worst:  # NaN counts as the worst case
             worst = margin
             worst_case = {"A": A.tolist(), "H": H.tolist(), "delta": Dl.tolist(), "max_eigenvalue": float(lam)}

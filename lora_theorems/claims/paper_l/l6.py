@@ -114,7 +114,8 @@ def fisher_ntk_spectra(ctx: CheckContext) -> Outcome:
         region={"activations": ["relu", "erf"], "losses": ["mse", "ce"], "fisher": ["expected", "empirical"], "modes": ["ff", "lora"]},
         worst_margin=1.0 - worst,
         counterexample=None if passed else ce,
-        tables=(Table(title="Fisher vs weighted NTK spectra", columns=("act", "mode", "loss", "fisher", "N", "k", "P", "max abs err", "err/tol"), rows=tuple(rows[:40])),),
+        tables=(Table(title="Fisher vs weighted NTK spectra",
+                      columns=("act", "mode", "loss", "fisher", "N", "k", "P", "max abs err", "err/tol"), rows=tuple(rows[:40])),),
     )
 
 
