@@ -19,6 +19,7 @@ with the same covariance gives that set probability 0, so the total variation di
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "kolmogorov_distance",
     "tv_distance",
     "tv_distance_quadrature",
+    "clear_caches",
     "abs_third_moment_normal",
     "clopper_pearson",
     "matrix_rank_distinguisher",
@@ -56,6 +58,28 @@ def abs_third_moment_normal(mu: np.ndarray, s: np.ndarray) -> np.ndarray:
     return gauss + mu * (mu**2 + 3 * s**2) * special.erf(q / np.sqrt(2))
 
 
+@functools.cache
+def _chi_upper_end(r: int) -> float:
+    """Upper end of the ``S ~ chi_r`` quadratures: ``P(S > s) = 1e-17`` (pure function of ``r``)."""
+    return float(np.sqrt(stats.chi2.isf(1e-17, r)))
+
+
+@functools.cache
+def _chi_log_norm(r: int) -> float:
+    # log of 1 / (2^(r/2 - 1) Gamma(r/2)), in the order scipy's chi._logpdf computes it
+    return float(np.log(2) - 0.5 * np.log(2) * r - special.gammaln(0.5 * r))
+
+
+def _chi_pdf(s: float, r: int) -> np.ndarray:
+    """Density of ``chi_r`` at a scalar ``s`` as a 1-vector, bit for bit ``stats.chi.pdf(s, r)``
+    (the same ufuncs in the same order on a 1-element array; 0 off the open support ``s > 0``,
+    as scipy's support mask gives)."""
+    x = np.asarray([s], dtype=float)
+    if not x[0] > 0:
+        return np.zeros(1)
+    return np.exp(_chi_log_norm(r) + special.xlogy(r - 1.0, x) - 0.5 * x**2)
+
+
 @dataclass(frozen=True)
 class CoordinateLaw:
     """The exact law of one noise coordinate ``N_ij`` (M3), parametrised by ``gj``, ``c``, ``r``."""
@@ -70,7 +94,13 @@ class CoordinateLaw:
         return float(np.sqrt((2 * self.gj**2 + self.c**2) / self.r))
 
     def _smax(self) -> float:
-        return float(np.sqrt(stats.chi2.isf(1e-17, self.r)))
+        return _chi_upper_end(self.r)
+
+    def _chi_pdf(self, s: float) -> np.ndarray:
+        """``stats.chi.pdf(s, r)`` for a scalar ``s``, the same bits without scipy's generic
+        dispatch (the quadratures call it hundreds of times per value; the dispatch was 80% of
+        M3's run time)."""
+        return _chi_pdf(s, self.r)
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """Exact CDF (quadrature error below ``1e-11``; closed form when ``c = 0``)."""
@@ -81,7 +111,7 @@ class CoordinateLaw:
 
         def f(s):
             arg = (r * x - gj * (s * s - r)) / (c * max(s, 1e-300))
-            return special.ndtr(arg) * stats.chi.pdf(s, r)
+            return special.ndtr(arg) * self._chi_pdf(s)
 
         val, _ = integrate.quad_vec(f, 0.0, self._smax(), epsabs=_QUAD_EPSABS, epsrel=1e-12, limit=400)
         return np.clip(val, 0.0, 1.0)
@@ -96,7 +126,7 @@ class CoordinateLaw:
         def f(s):
             s = max(s, 1e-300)
             arg = (r * x - gj * (s * s - r)) / (c * s)
-            return r / (c * s) * np.exp(-0.5 * arg * arg) / np.sqrt(2 * np.pi) * stats.chi.pdf(s, r)
+            return r / (c * s) * np.exp(-0.5 * arg * arg) / np.sqrt(2 * np.pi) * self._chi_pdf(s)
 
         val, _ = integrate.quad_vec(f, 0.0, self._smax(), epsabs=1e-12, epsrel=1e-10, limit=400)
         return val
@@ -171,7 +201,7 @@ def _chi2_crossings(law: CoordinateLaw) -> tuple[np.ndarray, float]:
 
     edges = np.concatenate([[z0 + 1e-14 * max(1.0, abs(z0))], crit, [60.0]])
     roots = []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         ha, hb = h(a), h(b)
         if np.isfinite(ha) and np.isfinite(hb) and ha * hb < 0:
             roots.append(optimize.brentq(h, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
@@ -183,7 +213,7 @@ def _chi2_crossings(law: CoordinateLaw) -> tuple[np.ndarray, float]:
     return np.array(roots), float(z0)
 
 
-def _crossings(law: CoordinateLaw, *, L: float = 40.0, npts: int = 4001) -> tuple[np.ndarray, list[float]]:
+def _find_crossings(law: CoordinateLaw, *, L: float = 40.0, npts: int = 4001) -> tuple[np.ndarray, list[float]]:
     """The points where ``f_Z - phi`` changes sign (standardised units) and where ``f_Z`` jumps.
 
     ``c = 0``: certified (:func:`_chi2_crossings`).  Otherwise ``f_Z`` is smooth; sign changes are
@@ -198,8 +228,32 @@ def _crossings(law: CoordinateLaw, *, L: float = 40.0, npts: int = 4001) -> tupl
     d = _std_pdf_gap(law, z)
     idx = np.nonzero(np.sign(d[1:]) * np.sign(d[:-1]) < 0)[0]
     g = lambda t: float(_std_pdf_gap(law, np.array([t]))[0])  # noqa: E731
-    roots = [optimize.brentq(g, z[i], z[i + 1], xtol=1e-13, maxiter=200) for i in idx]
-    return np.array(roots), []
+    found = [optimize.brentq(g, z[i], z[i + 1], xtol=1e-13, maxiter=200) for i in idx]
+    return np.array(found), []
+
+
+# Memos of pure functions of the (frozen, hashable) law: M3's three coordinate checks and its tests ask for
+# the same laws, and the crossings are shared by the TV and the Kolmogorov distance; a memo returns the
+# very floats a fresh computation gives (no run state: nothing here depends on the seed or profile).
+_MEMO = 1024
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _crossings_memo(law: CoordinateLaw, L: float, npts: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    roots, jumps = _find_crossings(law, L=L, npts=npts)
+    return tuple(float(x) for x in roots), tuple(float(x) for x in jumps)
+
+
+def _crossings(law: CoordinateLaw, *, L: float = 40.0, npts: int = 4001) -> tuple[np.ndarray, list[float]]:
+    """:func:`_find_crossings`, memoised per law (fresh arrays on every call)."""
+    roots, jumps = _crossings_memo(law, float(L), int(npts))
+    return np.array(roots, dtype=float), list(jumps)
+
+
+def clear_caches() -> None:
+    """Forget the memoised crossings and distances (for tests that replace the law's density)."""
+    for f in (_crossings_memo, _kolmogorov_memo, _tv_memo):
+        f.cache_clear()
 
 
 def kolmogorov_distance(law: CoordinateLaw, *, L: float = 80.0, npts: int = 3001, refine: int = 3) -> tuple[float, float, float]:
@@ -213,6 +267,11 @@ def kolmogorov_distance(law: CoordinateLaw, *, L: float = 80.0, npts: int = 3001
     Phi(z_k+1) - F(z_k))``; cells are added around the candidates and wherever the cell bound
     exceeds ``lower``; beyond ``+-L`` the tail masses bound it.  Returns ``(lower, upper, z_at_lower)``.
     """
+    return _kolmogorov_memo(law, float(L), int(npts), int(refine))
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _kolmogorov_memo(law: CoordinateLaw, L: float, npts: int, refine: int) -> tuple[float, float, float]:
     s = law.sigma
     roots, jumps = _crossings(law)
     cand = np.concatenate([roots, np.asarray(jumps, dtype=float)])
@@ -257,13 +316,18 @@ def tv_distance(law: CoordinateLaw) -> float:
     ``delta`` changes it by ``O(delta^2)`` (``f = phi`` there), far below the CDF error (``< 1e-10``
     in all).  Cross-checked against ``(1/2) int |f - phi|`` (:func:`tv_distance_quadrature`).
     """
+    return _tv_memo(law)
+
+
+@functools.lru_cache(maxsize=_MEMO)
+def _tv_memo(law: CoordinateLaw) -> float:
     s = law.sigma
     roots, jumps = _crossings(law)
     pts = np.unique(np.concatenate([roots, np.asarray(jumps, dtype=float)]))
     edges = np.concatenate([[-np.inf], pts, [np.inf]])
     # the sign of f - phi on each interval, read at an interior point
     mids = []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
         if np.isinf(a) and np.isinf(b):
             mids.append(0.0)
         elif np.isinf(a):
@@ -291,7 +355,7 @@ def tv_distance_quadrature(law: CoordinateLaw) -> tuple[float, float]:
     knots = np.concatenate([[lo], pts[pts > lo], [40.0]])
     total, err = 0.0, 0.0
     f = lambda t: abs(float(_std_pdf_gap(law, np.array([t]))[0]))  # noqa: E731
-    for a, b in zip(knots[:-1], knots[1:]):
+    for a, b in zip(knots[:-1], knots[1:], strict=True):
         v, e = integrate.quad(f, a, b, epsabs=1e-13, epsrel=1e-11, limit=400)
         total += v
         err += e

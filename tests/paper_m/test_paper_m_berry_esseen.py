@@ -115,14 +115,14 @@ def _reference_distances(gj, c, r):
     zs = np.linspace(lo, 12.0, 1201)  # crossings are >= 0.4 apart in these laws
     vals = [g(mp.mpf(float(z))) for z in zs]
     roots = []
-    for a, b, va, vb in zip(zs[:-1], zs[1:], vals[:-1], vals[1:]):
+    for a, b, va, vb in zip(zs[:-1], zs[1:], vals[:-1], vals[1:], strict=True):
         if va * vb < 0:
             roots.append(mp.findroot(g, (mp.mpf(float(a)), mp.mpf(float(b))), solver="anderson"))
     # the variance-gamma density has a cusp at 0 (r = 2: Laplace): a knot there keeps the quadrature exact
     inner = sorted(roots + ([] if edge is not None else [mp.mpf(0)]))
     knots = ([mp.mpf(edge)] if edge is not None else [-mp.inf]) + inner + [mp.inf]
     pos = mp.mpf(0)
-    for a, b in zip(knots[:-1], knots[1:]):
+    for a, b in zip(knots[:-1], knots[1:], strict=True):
         piece = mp.quad(g, [a, b])
         if piece > 0:
             pos += piece
@@ -226,6 +226,28 @@ def test_cdf_agrees_with_gil_pelaez_inversion(gj, c, r):
         return np.exp(-1j * gj * t) * (1 - 2j * gj * t / r + c**2 * t**2 / r**2) ** (-r / 2)
 
     for x in (-0.7, 0.0, 0.4, 1.5):
-        integrand = lambda t: (np.exp(-1j * t * x) * phi(t)).imag / t  # noqa: E731
+        integrand = lambda t, x=x: (np.exp(-1j * t * x) * phi(t)).imag / t  # noqa: E731
         val, err = integrate.quad(integrand, 1e-12, np.inf, limit=2000, epsabs=1e-10)
         assert float(law.cdf(x)[0]) == pytest.approx(0.5 - val / np.pi, abs=1e-6)
+
+
+@pytest.mark.claim("M3")
+def test_fast_chi_density_is_scipys_bits():
+    """The quadratures' chi_r density skips scipy's dispatch; it must be the same floats (so M3's evidence
+    is the same bytes), including 0 off the open support."""
+    from lora_theorems.numerics.paper_m.berry_esseen import _chi_pdf
+
+    rng = np.random.default_rng(5)
+    for r in (1, 2, 3, 7, 64, 256):
+        for s in np.concatenate([rng.uniform(0, 30, 200), [1e-300, 1e-9, 1.0, 0.0, -1.0]]):
+            assert _chi_pdf(float(s), r)[0] == stats.chi.pdf(s, r)
+
+
+@pytest.mark.claim("M3")
+def test_memoised_distances_equal_fresh_ones():
+    from lora_theorems.numerics.paper_m.berry_esseen import clear_caches
+
+    law = CoordinateLaw(0.5, float(np.sqrt(0.75)), 3)
+    first = (tv_distance(law), kolmogorov_distance(law))
+    clear_caches()
+    assert (tv_distance(law), kolmogorov_distance(law)) == first
