@@ -72,10 +72,10 @@ def _chi_log_norm(r: int) -> float:
 
 def _chi_pdf(s: float, r: int) -> np.ndarray:
     """Density of ``chi_r`` at a scalar ``s`` as a 1-vector, bit for bit ``stats.chi.pdf(s, r)``
-    (the same ufuncs in the same order on a 1-element array; 0 off the open support ``s > 0``,
-    as scipy's support mask gives)."""
+    (the same ufuncs in the same order on a 1-element array; 0 off the support ``s >= 0``, as
+    scipy's support mask gives)."""
     x = np.asarray([s], dtype=float)
-    if not x[0] > 0:
+    if not x[0] >= 0:
         return np.zeros(1)
     return np.exp(_chi_log_norm(r) + special.xlogy(r - 1.0, x) - 0.5 * x**2)
 
