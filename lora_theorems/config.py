@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib.util
 import numbers
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .validate import validate_profile, validate_seed
 
@@ -59,6 +60,19 @@ def _validate_dask(address: Any) -> str | None:
     return address.strip()
 
 
+def _validate_costs(costs: Any) -> dict[str, float] | None:
+    if costs is None:
+        return None
+    if not isinstance(costs, Mapping):
+        raise ValueError(f"costs must be a mapping of 'claim/check' to seconds, got {type(costs).__name__}")
+    out = {}
+    for k, v in costs.items():
+        if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= float(v) < float("inf"):
+            raise ValueError(f"costs must map 'claim/check' to non-negative seconds, got {k!r}: {v!r}")
+        out[k] = float(v)
+    return out
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """How to run checks: profile, seed, backend, and where (local processes or a Dask cluster).
@@ -80,6 +94,10 @@ class RunConfig:
         (``jobs`` is then ignored).
     progress:
         ``progress(message)`` is called as checks start and finish (not part of equality).
+    costs:
+        Estimated seconds per check, ``{"L4/nsd_sweep": 20.7, ...}`` (e.g. a previous report's
+        timings): parallel runs start the longest checks first.  Only the order of work
+        depends on it, never a result (not part of equality).
     """
 
     profile: str = "quick"
@@ -88,6 +106,7 @@ class RunConfig:
     jobs: int = 1
     dask: str | None = None
     progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    costs: Mapping[str, float] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profile", validate_profile(self.profile))
@@ -95,12 +114,13 @@ class RunConfig:
         object.__setattr__(self, "backend", validate_backend(self.backend))
         object.__setattr__(self, "jobs", validate_jobs(self.jobs))
         object.__setattr__(self, "dask", _validate_dask(self.dask))
+        object.__setattr__(self, "costs", _validate_costs(self.costs))
 
     def report(self, message: str) -> None:
         """Pass ``message`` to the progress callback, if any."""
         if self.progress is not None:
             self.progress(message)
 
-    def for_worker(self) -> "RunConfig":
+    def for_worker(self) -> RunConfig:
         """The same settings without the progress callback (which stays in the main process)."""
         return RunConfig(self.profile, self.seed, self.backend, 1, None)

@@ -5,22 +5,60 @@ A task is ``(claim id, check name)``; a worker resolves both through the registr
 its own seed and one BLAS thread, so a task's evidence does not depend on where or in what
 order it ran; results are put back in the declared order, so the ledger (and the report)
 is the same bytes for ``jobs=1``, ``jobs=N`` and a Dask cluster.
+
+Scheduling (parallel runs only; a serial run keeps the declared order):
+
+* **Units.** Checks of one claim that read the same cached sweep (a claim module declares
+  them in ``RUN_TOGETHER``, a tuple of tuples of check names; claim L8 does, one group per
+  regime) run as one unit in one worker, so the sweep is computed once, not once per worker.
+  Every other check is a unit of its own.
+* **Longest first.** Units are submitted in decreasing order of their estimated cost, so the
+  long checks start at once and the short ones fill the gaps (the LPT rule: the makespan is
+  at most 4/3 of the optimum).  The estimate of a check is, in this order: the run's
+  ``config.costs`` (the per-check ``elapsed_s`` of a previous report's ``run.json``, which
+  :func:`lora_theorems.report.write_report` passes on), the static :data:`COST_HINTS`
+  (seconds of the full profile, measured), or 1 second.  Estimates only order the work; they
+  never change what a check computes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Iterable, Sequence
 
 from .checks import run_check
 from .config import RunConfig
 from .ledger import Evidence
 from .registry import checks_of, get_claim
 
-__all__ = ["Task", "run_tasks", "tasks_of"]
+__all__ = ["COST_HINTS", "Task", "estimate_cost", "run_tasks", "schedule", "tasks_of"]
 
 Task = tuple[str, str]
+
+#: Static cost hints, ``"claim/check" -> seconds`` (full profile, one core, seed 0; from the
+#: committed report's run.json): checks of 1 s and more.  Only the order matters; a stale
+#: entry costs balance, never correctness.  A previous report's timings take precedence.
+COST_HINTS: Mapping[str, float] = {
+    "L1/eq9_neuron_sum_as_written": 1.2, "L1/eq9_normalized": 1.1, "L1/relu_erf_closed_forms": 9.1,
+    "L1/empirical_to_analytic": 11.7, "L1/kernel_drift_in_training": 5.3,
+    "L4/nsd_sweep": 20.7, "L4/nsd_probability": 17.7, "L4/nsd_uniform_sweep": 17.0, "L4/uniform_r1_surely": 1.6,
+    "L4/corrected_spectrum": 3.2, "L4/corrected_whp_bound": 37.0,
+    "L5/operator_norm_growth": 10.3, "L5/kernel_difference_rate": 8.9, "L5/weak_convergence": 4.0,
+    "L7/ib_log_pdet_layer": 1.0, "L7/ib_log_pdet_kernel": 1.7, "L7/ib_trace_layer": 1.0,
+    "L7/renyi_all_alpha_layer": 1.9, "L7/renyi_all_alpha_kernel": 1.6, "L7/renyi_normalized_layer": 1.0,
+    "L7/renyi_normalized_kernel": 1.6, "L7/h_inf_max_layer": 1.0, "L7/variance_hypothesis": 8.9,
+    "L7/loewner_monotone_random": 6.4, "L7/loewner_monotone_networks": 3.9, "L7/log_pdet_equal_rank": 7.8,
+    "L7/figure3_heatmaps": 1.4,
+    "L8/f1_label_flip_kernel": 10.0, "L8/f1_label_flip_finite": 15.0, "L8/f3_rank_finite": 2.0,
+    "L8/f4_variance_finite": 2.5, "L8/f2_backdoor_finite": 1.1,
+    "M2/m2_variance_monte_carlo": 2.0, "M2/m2_other_inits": 5.6, "M2/m2_covariance_monte_carlo": 2.0,
+    "M3/m3_coordinate_kolmogorov": 18.7, "M3/m3_coordinate_tv": 15.0, "M3/m3_coordinate_marginal": 17.2,
+    "M3/m3_matrix_tv_is_one": 3.5,
+    "M5/m5_jl_tail_exact": 9.0, "M5/m5_jl_empirical": 11.9, "M5/m5_accountant_vs_attack": 1.5,
+}
+_DEFAULT_COST = 1.0
 
 
 def tasks_of(claim_ids: Iterable[str]) -> list[Task]:
@@ -36,6 +74,49 @@ def run_task(task: Task, config: RunConfig) -> Evidence:
     return run_check(claim, spec, config)
 
 
+def run_unit(unit: Sequence[Task], config: RunConfig) -> list[Evidence]:
+    """Run the tasks of one unit in this process, in order (they share the process's caches)."""
+    return [run_task(t, config) for t in unit]
+
+
+def estimate_cost(task: Task, costs: Mapping[str, float] | None = None) -> float:
+    """Estimated seconds of ``task``: ``costs`` (a previous run's timings), then :data:`COST_HINTS`, then 1."""
+    key = f"{task[0]}/{task[1]}"
+    for table in (costs or {}, COST_HINTS):
+        v = table.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
+            return float(v)
+    return _DEFAULT_COST
+
+
+def _run_together(claim_id: str) -> tuple[tuple[str, ...], ...]:
+    """The ``RUN_TOGETHER`` groups of a claim's module (check names that share cached work)."""
+    specs = checks_of(claim_id)
+    if not specs:
+        return ()
+    mod = sys.modules.get(specs[0].func.__module__)
+    groups = getattr(mod, "RUN_TOGETHER", ())
+    return tuple(tuple(g) for g in groups)
+
+
+def schedule(tasks: Sequence[Task], costs: Mapping[str, float] | None = None) -> list[list[int]]:
+    """Group ``tasks`` into units (indices into ``tasks``) and order the units longest first.
+
+    Tasks named together in their claim's ``RUN_TOGETHER`` form one unit (in declared order);
+    ties in cost keep the declared order, so the schedule is deterministic.
+    """
+    group_of: dict[Task, tuple[str, int]] = {}
+    for cid in dict.fromkeys(t[0] for t in tasks):
+        for gi, names in enumerate(_run_together(cid)):
+            for name in names:
+                group_of[(cid, name)] = (cid, gi)
+    units: dict[object, list[int]] = {}
+    for i, t in enumerate(tasks):
+        units.setdefault(group_of.get(t, i), []).append(i)
+    ordered = sorted(units.values(), key=lambda u: (-sum(estimate_cost(tasks[i], costs) for i in u), u[0]))
+    return ordered
+
+
 def run_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
     """Run ``tasks`` as ``config`` says (serially, ``config.jobs`` processes, or on Dask)
     and return their evidence in the order of ``tasks``."""
@@ -49,17 +130,19 @@ def run_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
             out.append(run_task(task, config))
         return out
     worker = config.for_worker()
+    units = schedule(tasks, config.costs)
     results: dict[int, Evidence] = {}
     # spawn, not fork: workers start clean (no inherited BLAS or matplotlib state)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(config.jobs, n), mp_context=ctx) as pool:
-        pending = {pool.submit(run_task, t, worker): i for i, t in enumerate(tasks)}
+    with ProcessPoolExecutor(max_workers=min(config.jobs, len(units)), mp_context=ctx) as pool:
+        pending = {pool.submit(run_unit, [tasks[i] for i in u], worker): u for u in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                i = pending.pop(fut)
-                results[i] = fut.result()
-                config.report(f"{tasks[i][0]} [{len(results)}/{n}] {tasks[i][1]} done")
+                unit = pending.pop(fut)
+                for i, ev in zip(unit, fut.result(), strict=True):
+                    results[i] = ev
+                    config.report(f"{tasks[i][0]} [{len(results)}/{n}] {tasks[i][1]} done")
     return [results[i] for i in range(n)]
 
 
@@ -67,10 +150,22 @@ def _run_dask(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
     from distributed import Client, as_completed
 
     worker = config.for_worker()
-    with Client(config.dask) as client:
-        futures = [client.submit(run_task, t, worker, pure=False) for t in tasks]
-        index = {f.key: i for i, f in enumerate(futures)}
-        for k, fut in enumerate(as_completed(futures), 1):
-            i = index[fut.key]
-            config.report(f"{tasks[i][0]} [{k}/{len(tasks)}] {tasks[i][1]} done (dask)")
-        return [f.result() for f in futures]
+    units = schedule(tasks, config.costs)
+    try:
+        client = Client(config.dask, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"cannot reach the dask scheduler at {config.dask}: {exc}") from None
+    with client:
+        # priority: the scheduler starts the longest units first (same order as local runs)
+        futures = [
+            client.submit(run_unit, [tasks[i] for i in u], worker, pure=False, priority=len(units) - k)
+            for k, u in enumerate(units)
+        ]
+        unit_of = {f.key: u for f, u in zip(futures, units, strict=True)}
+        results: dict[int, Evidence] = {}
+        for fut in as_completed(futures):
+            unit = unit_of[fut.key]
+            for i, ev in zip(unit, fut.result(), strict=True):
+                results[i] = ev
+                config.report(f"{tasks[i][0]} [{len(results)}/{len(tasks)}] {tasks[i][1]} done (dask)")
+    return [results[i] for i in range(len(tasks))]

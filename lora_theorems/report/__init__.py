@@ -45,6 +45,7 @@ process id of a process that no longer runs, and holding generated files only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -59,6 +60,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import api
+from ..config import RunConfig
 from ..ledger import jsonable
 from ..registry import checks_of, papers
 from .figures import draw_plot
@@ -101,7 +103,10 @@ def source_digest() -> str:
     h = hashlib.sha256()
     # by module name, so an installed copy and a source checkout of the same code agree
     for pkg in ("lora_theorems", "lora_theorems.numerics", "lora_theorems.proofs"):
-        base = Path(importlib.import_module(pkg).__file__).resolve().parent
+        init = importlib.import_module(pkg).__file__
+        if init is None:  # pragma: no cover - a namespace package: nothing to hash
+            continue
+        base = Path(init).resolve().parent
         for f in sorted(base.rglob("*.py")):
             if pkg == "lora_theorems" and f.relative_to(base).parts[0] in ("numerics", "proofs"):
                 continue  # hashed under their own package name
@@ -260,7 +265,9 @@ def _blas_info() -> list[dict]:
         return []
 
 
-def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: float, checks_s: float) -> dict:
+def _run_record(
+    tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: float, checks_s: float, cfg: RunConfig | None = None
+) -> dict:
     files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
     return jsonable(
         {
@@ -269,6 +276,12 @@ def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: fl
             "date": started.isoformat(timespec="seconds"),
             "wall_time_s": round(wall_s, 3),
             "checks_time_s": round(checks_s, 3),
+            # where the checks ran: never in the reproducible files (the pages are the same bytes)
+            "execution": {
+                "jobs": 1 if cfg is None or cfg.dask is not None else cfg.jobs,
+                "dask": cfg is not None and cfg.dask is not None,
+                "order": "declared" if cfg is None or (cfg.jobs == 1 and cfg.dask is None) else "longest first",
+            },
             "seed": ledger.seed,
             "profile": ledger.profile,
             "backend": ledger.backend,
@@ -293,6 +306,21 @@ def _run_record(tmp: Path, ledger: api.Ledger, started: _dt.datetime, wall_s: fl
             "sha256": {name: _sha256(tmp / name) for name in files},
         }
     )
+
+
+def _previous_costs(target: Path, profile: str) -> dict[str, float] | None:
+    """Per-check seconds of the report already in ``target`` if it has the same profile
+    (the runner starts the longest checks first); ``None`` otherwise."""
+    record = _report_record(target) if target.is_dir() else None
+    if not record or record.get("profile") != profile or not isinstance(record.get("checks"), list):
+        return None
+    out: dict[str, float] = {}
+    for c in record["checks"]:
+        if isinstance(c, dict) and isinstance(c.get("claim"), str) and isinstance(c.get("check"), str):
+            v = c.get("elapsed_s")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf"):
+                out[f"{c['claim']}/{c['check']}"] = float(v)
+    return out or None
 
 
 def _at_stage(stage: str) -> None:
@@ -468,11 +496,14 @@ def write_report(
     out_dir: str | os.PathLike = "reports",
     *,
     profile: str | None = None,
-    seed: int = 0,
-    backend: str = "numpy",
+    seed: int | None = None,
+    backend: str | None = None,
     progress: Callable[[str], None] | None = None,
     ids: Iterable[str] | None = None,
     force: bool = False,
+    jobs: int | None = None,
+    dask: str | None = None,
+    config: RunConfig | None = None,
 ) -> Path:
     """Run the checks and write the verification report into ``out_dir``; return its path.
 
@@ -487,36 +518,58 @@ def write_report(
         ``out_dir`` (``"quick"`` if there is none).  A report of another profile is
         replaced only with ``force=True``.
     seed, backend:
-        As for :func:`lora_theorems.api.build_ledger`; recorded in the report.
+        As for :func:`lora_theorems.api.build_ledger` (default 0 and ``"numpy"``); recorded
+        in the report.
     progress:
         ``progress(msg)`` for status lines (the CLI passes a stderr reporter).
     ids:
         Claim ids to include (default: all); a report of some claims says it is partial.
     force:
         Replace a report of another profile.
+    jobs, dask:
+        Where the checks run (:mod:`lora_theorems.runner`): ``jobs`` local worker processes
+        (default 1: this process) or the Dask scheduler at address ``dask``.  The report is
+        the same bytes for any of them; ``run.json`` records which was used.  Parallel runs
+        start the longest checks first, estimated from the previous report's timings in
+        ``out_dir`` when it has them.
+    config:
+        A :class:`~lora_theorems.config.RunConfig` instead of ``profile``, ``seed``,
+        ``backend``, ``jobs`` and ``dask`` (giving both is a ``ValueError``).
 
     Raises
     ------
     ValueError
         Bad options or a bad ``out_dir``, raised before any check runs; nothing is written.
     """
-    if profile is not None:
-        api.validate_run_options(profile, seed, backend)
+    if config is not None:
+        if not isinstance(config, RunConfig):
+            raise ValueError(f"config must be a RunConfig, got {type(config).__name__}")
+        if any(v is not None for v in (profile, seed, backend, jobs, dask)):
+            raise ValueError("give either config=RunConfig(...) or profile/seed/backend/jobs/dask, not both")
+        profile = config.profile
+        cfg = config
     else:
-        api.validate_run_options("quick", seed, backend)
+        seed = 0 if seed is None else seed
+        backend = "numpy" if backend is None else backend
+        jobs = 1 if jobs is None else jobs
+        # validated here, before the output directory is touched (one-line ValueErrors)
+        cfg = api.validate_run_options("quick" if profile is None else profile, seed, backend, jobs, dask)
     if not isinstance(force, bool):
         raise ValueError(f"force must be True or False, got {force!r}")
     claim_ids = api.resolve_ids(ids)
     partial = ids is not None and set(claim_ids) != {c.id for c in api.list_claims()}
     shown = os.fspath(out_dir) if isinstance(out_dir, (str, os.PathLike)) else out_dir
     target = validate_out_dir(out_dir)
-    progress = progress or (lambda msg: None)
+    progress = progress or cfg.progress or (lambda msg: None)
     recover_stale(target, progress)
     profile = _resolve_profile(profile, target, shown, force)
 
+    costs = _previous_costs(target, profile) if cfg.costs is None else cfg.costs
+    cfg = dataclasses.replace(cfg, profile=profile, progress=progress, costs=costs)
+
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    ledger = api.build_ledger(claim_ids, profile=profile, seed=seed, backend=backend, progress=progress)
+    ledger = api.build_ledger(claim_ids, config=cfg)
     checks_s = time.perf_counter() - t0
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -524,7 +577,7 @@ def write_report(
     tmp.mkdir()
     try:
         _write_files(tmp, ledger, partial, progress)
-        record = _run_record(tmp, ledger, started, time.perf_counter() - t0, checks_s)
+        record = _run_record(tmp, ledger, started, time.perf_counter() - t0, checks_s, cfg)
         with open(tmp / _RUN_FILE, "w", encoding="utf-8", newline="\n") as fh:
             json.dump(record, fh, indent=1, sort_keys=True, allow_nan=False)
             fh.write("\n")

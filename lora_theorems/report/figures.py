@@ -15,6 +15,7 @@ it into pictures.  Two runs with the same data give the same PNG bytes:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -26,7 +27,7 @@ DPI = 100
 FIG_WIDTH_IN = 8.0  #: 8 in x 100 dpi = 800 px: the width of a repository page's text column
 _LINES_SIZE = (FIG_WIDTH_IN, 4.6)
 _HEATMAP_SIZE = (FIG_WIDTH_IN, 5.6)
-_RC = {
+_RC: dict[str, Any] = {
     "font.size": 11,
     "axes.titlesize": 12,
     "axes.labelsize": 11,
@@ -290,7 +291,7 @@ def draw_plot(plot: Plot, path: str | Path) -> Path:
             raise ValueError(f"plot {plot.key!r} has no series")
         for s in plot.series:
             _validate_series(s)
-    with matplotlib.style.context("default"), matplotlib.rc_context(_RC):
+    with matplotlib.style.context("default"), matplotlib.rc_context(cast(Any, _RC)):
         try:
             _render(plot, path)
         except ValueError:

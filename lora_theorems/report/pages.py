@@ -95,13 +95,18 @@ def _first(evidence: Iterable[Evidence]) -> Evidence | None:
     return es[0] if es else None
 
 
+def _head(evidence: list[Evidence]) -> Evidence:
+    """The first of non-empty ``evidence`` by :func:`_priority`."""
+    return sorted(evidence, key=_priority)[0]
+
+
 def decisive_evidence(result: ClaimResult) -> str:
     """One line (Markdown) naming the evidence that decides the claim's verdict."""
     v = result.verdict
     written = [e for e in result.evidence if e.reading == AS_WRITTEN and e.passed is not None]
     failed = [e for e in written if e.passed is False]
     if v.verdict in (Verdict.REFUTED, Verdict.CONDITIONAL) and failed:
-        e = _first(failed)
+        e = _head(failed)
         text = f"`{e.check}` ({e.kind.value}) fails: {e.summary}"
         if len(failed) > 1:
             text += f" (+{len(failed) - 1} more failing)"
@@ -112,7 +117,7 @@ def decisive_evidence(result: ClaimResult) -> str:
                 text += f"; corrected `{c.formalization}` holds: `{c.check}`: {c.summary}"
         return text
     if written:
-        e = _first(written)
+        e = _head(written)
         kinds = sorted({x.kind for x in written}, key=lambda k: _KIND_ORDER.get(k, 9))
         return (
             f"{len(written)} decisive check(s) passed ({', '.join(k.value for k in kinds)}); "

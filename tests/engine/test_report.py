@@ -122,7 +122,9 @@ def _fake_result() -> ClaimResult:
     return ClaimResult(claim=_fake_claim(), evidence=ev)
 
 
-def _fake_ledger(seed=0, profile="quick", backend="numpy", **_):
+def _fake_ledger(seed=0, profile="quick", backend="numpy", config=None, **_):
+    if config is not None:  # write_report passes its RunConfig
+        seed, profile, backend = config.seed, config.profile, config.backend
     return api.Ledger(seed=seed, profile=profile, backend=backend, results=(_fake_result(),))
 
 
@@ -130,7 +132,9 @@ def _fake_ledger(seed=0, profile="quick", backend="numpy", **_):
 def fake_ledger(monkeypatch):
     calls = []
 
-    def fake(ids=None, *, profile="quick", seed=0, backend="numpy", progress=None):
+    def fake(ids=None, *, config=None, profile="quick", seed=0, backend="numpy", progress=None):
+        if config is not None:
+            profile, seed, backend, progress = config.profile, config.seed, config.backend, config.progress
         calls.append(ids)
         if progress:
             progress("fake ledger")
@@ -395,7 +399,7 @@ def test_bare_report_keeps_the_profile_the_directory_holds(tmp_path, capsys, fak
     before = _tree(out)
     seen = []
     real = api.build_ledger
-    monkeypatch.setattr(api, "build_ledger", lambda ids=None, **k: seen.append(k["profile"]) or real(ids, **k))
+    monkeypatch.setattr(api, "build_ledger", lambda ids=None, **k: seen.append(k["config"].profile) or real(ids, **k))
     code, _, err = _cli(capsys, "report", "--out", str(out))
     assert code == 0, err
     assert seen == ["full"] and "Profile **full**" in (out / "index.md").read_text()
@@ -842,3 +846,75 @@ def test_legend_is_outside_the_data_and_styles_do_not_repeat():
     legend = fig.legends[0].get_window_extent()
     axes = ax.get_window_extent()
     assert legend.y1 <= axes.y0  # entirely below the axes
+
+
+# ----------------------------------------------------------------------------- issue 11: parallel reports
+
+_PARALLEL_IDS = ["L2", "L6", "M1"]
+
+
+def test_report_bytes_do_not_depend_on_jobs_or_dask(tmp_path):
+    """The quick report of a few claims written serially, with two local worker processes and
+    on a two-worker Dask LocalCluster is the same bytes (run.json aside, which says how it ran)."""
+    import importlib.util
+
+    trees, records = {}, {}
+    for label, kw in (("serial", {"jobs": 1}), ("jobs2", {"jobs": 2})):
+        out = write_report(tmp_path / label, ids=_PARALLEL_IDS, profile="quick", seed=0, **kw)
+        trees[label] = _tree(out)
+        records[label] = json.loads(trees[label].pop("run.json"))
+    if importlib.util.find_spec("distributed") is not None:
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            out = write_report(tmp_path / "dask", ids=_PARALLEL_IDS, profile="quick", seed=0,
+                               dask=cluster.scheduler_address)
+        trees["dask"] = _tree(out)
+        records["dask"] = json.loads(trees["dask"].pop("run.json"))
+    assert {"L2.md", "L6.md", "M1.md", "index.md"} <= set(trees["serial"])
+    for label, tree in trees.items():
+        assert tree.keys() == trees["serial"].keys(), label
+        assert [k for k in tree if tree[k] != trees["serial"][k]] == [], label
+        assert records[label]["sha256"] == records["serial"]["sha256"], label
+    assert records["serial"]["execution"] == {"jobs": 1, "dask": False, "order": "declared"}
+    assert records["jobs2"]["execution"] == {"jobs": 2, "dask": False, "order": "longest first"}
+    if "dask" in records:
+        assert records["dask"]["execution"]["dask"] is True
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"jobs": 0}, "jobs must be a positive integer, got 0"),
+        ({"jobs": "2"}, "jobs must be a positive integer, got '2'"),
+        ({"dask": "  "}, "dask scheduler address must be a non-empty string"),
+        ({"config": "quick"}, "config must be a RunConfig, got str"),
+        ({"config": api.RunConfig(), "seed": 1}, "give either config"),
+        ({"config": api.RunConfig(), "jobs": 2}, "give either config"),
+    ],
+)
+def test_bad_parallel_options_are_refused_before_anything_is_written(tmp_path, kw, msg, monkeypatch):
+    monkeypatch.setattr(api, "build_ledger", lambda *a, **k: pytest.fail("checks ran"))
+    with pytest.raises(ValueError, match=msg):
+        write_report(tmp_path / "rep", **kw)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_config_and_previous_timings_reach_the_runner(tmp_path, monkeypatch):
+    """``config=`` is passed on whole; a rerun into a report of the same profile hands the
+    previous per-check timings to the runner as cost estimates (longest first)."""
+    seen = []
+
+    def fake(ids=None, *, config=None, **_):
+        seen.append(config)
+        return _fake_ledger(config=config)
+
+    monkeypatch.setattr(api, "build_ledger", fake)
+    out = write_report(tmp_path / "rep", config=api.RunConfig(profile="quick", seed=5, jobs=2))
+    assert seen[0].seed == 5 and seen[0].jobs == 2 and seen[0].costs is None
+    record = json.loads((out / "run.json").read_text())
+    assert record["seed"] == 5 and record["execution"]["jobs"] == 2
+    record["checks"] = [{"claim": "L4", "check": "c1", "elapsed_s": 7.5, "metrics": {}}]
+    (out / "run.json").write_text(json.dumps(record))
+    write_report(out, jobs=2)
+    assert seen[1].costs == {"L4/c1": 7.5} and seen[1].jobs == 2 and seen[1].seed == 0

@@ -78,3 +78,44 @@ def test_a_check_without_a_gpu_path_says_so():
     e = run_check(claim, spec, cfg)
     assert seen["backend"] == "numpy" and e.backend == "numpy"
     assert "cupy requested" in e.metrics["backend_note"]
+
+
+# ----------------------------------------------------------------------------- scheduling (issue 11)
+
+
+def test_schedule_runs_shared_sweeps_together_and_longest_first():
+    """L8's checks that read one cached sweep form one unit per regime (so a parallel run
+    computes each sweep once); units are ordered by estimated cost, longest first."""
+    from lora_theorems.runner import estimate_cost, schedule, tasks_of
+
+    tasks = tasks_of(["L8", "M2", "L6"])
+    units = schedule(tasks)
+    assert sorted(i for u in units for i in u) == list(range(len(tasks)))  # a partition
+    by_regime = {}
+    for u in units:
+        names = [tasks[i][1] for i in u]
+        for regime in ("kernel", "finite"):
+            if any(n.endswith("_" + regime) and tasks[i][0] == "L8" for n, i in zip(names, u, strict=True)):
+                by_regime.setdefault(regime, []).append(u)
+    assert all(len(v) == 1 for v in by_regime.values()) and set(by_regime) == {"kernel", "finite"}
+    assert all(u == sorted(u) for u in units)  # declared order inside a unit
+    cost = [sum(estimate_cost(tasks[i]) for i in u) for u in units]
+    assert cost == sorted(cost, reverse=True)
+    # a previous run's timings take precedence over the static hints
+    flipped = {f"{c}/{n}": (100.0 if (c, n) == ("L6", tasks_of(["L6"])[-1][1]) else 0.0) for c, n in tasks}
+    first = schedule(tasks, flipped)[0]
+    assert [tasks[i] for i in first] == [tasks_of(["L6"])[-1]]
+    assert estimate_cost(("L6", "nope")) == 1.0 and estimate_cost(("L6", "nope"), {"L6/nope": 3}) == 3.0
+
+
+@pytest.mark.parametrize("costs", [[1, 2], {"L6/x": -1.0}, {"L6/x": float("nan")}, {3: 1.0}, {"L6/x": True}])
+def test_costs_are_validated(costs):
+    with pytest.raises(ValueError, match="costs must"):
+        RunConfig(costs=costs)
+
+
+def test_costs_do_not_change_equality_or_results():
+    assert RunConfig(costs={"L6/x": 5.0}) == RunConfig()
+    a = lt.build_ledger(["L6"], config=RunConfig(seed=2, jobs=2, costs={"L6/x": 5.0}))
+    b = lt.build_ledger(["L6"], seed=2)
+    assert _strip(a) == _strip(b)

@@ -217,6 +217,14 @@ def objective_as_weighted_ntk(ctx: CheckContext) -> Outcome:
 
 # ----------------------------------------------------------------------------- the sweep
 
+#: Checks that read the same cached sweep (:func:`_sweep`, one per regime): a parallel run
+#: keeps each group in one worker (:mod:`lora_theorems.runner`), so each sweep runs once.
+RUN_TOGETHER = (
+    ("f1_label_flip_kernel", "f2_backdoor_kernel", "f3_rank_kernel", "f4_variance_kernel", "f2_converged_kernel"),
+    ("f1_label_flip_finite", "f2_backdoor_finite", "f3_rank_finite", "f4_variance_finite"),
+)
+
+
 
 def _grid(profile: str, regime: str) -> dict:
     """The swept region: ranks, variance rules, poison rates and seeds (quick keeps the corners)."""
