@@ -36,7 +36,7 @@ def _A(r: int, n: int) -> sp.Matrix:
     return sp.Matrix(r, n, lambda i, j: sp.Symbol(f"a_{i}{j}", real=True))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def spectrum_derivation() -> Derivation:
     """L4: characteristic polynomial of ``A^T A - I`` in terms of ``A A^T``, exactly, with
     symbolic entries at the sizes :data:`SIZES`; the NSD criterion; the stated spectrum."""
@@ -66,7 +66,8 @@ def spectrum_derivation() -> Derivation:
             detail="roots of the polynomial above",
         ),
         assumption(
-            "So M_Delta is negative semi-definite exactly when the largest singular value of A is at most 1, whatever the variance of A; the eigenvalue 0 occurs only for s_i = 1.",
+            "So M_Delta is negative semi-definite exactly when the largest singular value of A is at most 1, "
+            "whatever the variance of A; the eigenvalue 0 occurs only for s_i = 1.",
             r"A^TA - I\preceq 0\iff s_{\max}(A) = \|A\|_2\le 1",
         ),
     ]
@@ -93,7 +94,8 @@ def spectrum_derivation() -> Derivation:
     )
     steps.append(
         assumption(
-            "The stated spectrum also contradicts the stated definiteness: r >= 1 eigenvalues sigma_a^2 n > 0 are incompatible with M_Delta <= 0, and the counts r + (n_l - r) = n_l use n_l where M_Delta is n_{l-1} x n_{l-1}.",
+            "The stated spectrum also contradicts the stated definiteness: r >= 1 eigenvalues sigma_a^2 n > 0 are incompatible with "
+            "M_Delta <= 0, and the counts r + (n_l - r) = n_l use n_l where M_Delta is n_{l-1} x n_{l-1}.",
             r"\sigma_a^2 n > 0 \ \Rightarrow\ M_\Delta\not\preceq 0\ \text{if those were its eigenvalues}",
         )
     )
@@ -124,7 +126,7 @@ def stated_spectrum_counterexample() -> dict:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def moments_derivation() -> Derivation:
     """L4/L5: exact Gaussian moments of ``M_Delta`` for i.i.d. ``N(0, sigma^2)`` entries.
 
@@ -137,7 +139,7 @@ def moments_derivation() -> Derivation:
         Z = _A(r, n)
         zs = tuple(Z)
         M = (sig * Z).T * (sig * Z) - sp.eye(n)
-        EM = M.applyfunc(lambda e: gaussian_expectation(e, zs))
+        EM = M.applyfunc(lambda e, zs=zs: gaussian_expectation(e, zs))
         ok_mean = ok_mean and is_zero(EM - (r * sig**2 - 1) * sp.eye(n))
         fro = sum(e**2 for e in M)
         ok_fro = ok_fro and is_zero(
@@ -162,30 +164,37 @@ def moments_derivation() -> Derivation:
             r"\mathbb E[A^TA - I] = (r\sigma^2 - 1)\,I_n",
             ok_mean,
             detail=f"exact at (r, n) = {sizes}",
+            name="mean",
         ),
         exact_true_step(
             "Mean squared Frobenius norm.",
             r"\mathbb E\|A^TA - I\|_F^2 = n\,r\,(n+1)\,\sigma^4 + n\,(r\sigma^2-1)^2",
             ok_fro,
             detail=f"exact at (r, n) = {sizes}",
+            name="frobenius",
         ),
         exact_step(
-            "At r = n, sigma^2 = 1/n (Corollary L5's setting) this is n + 1, so the mean squared operator norm is at least (n+1)/n > 1 for every n: M_Delta does not tend to 0 in mean square.",
+            "At r = n, sigma^2 = 1/n (Corollary L5's setting) this is n + 1, so the mean squared operator norm is at "
+            "least (n+1)/n > 1 for every n: M_Delta does not tend to 0 in mean square.",
             (n_ * r_ * (n_ + 1) / n_**2 + n_ * (r_ / n_ - 1) ** 2).subs(r_, n_) / n_,
             (n_ + 1) / n_,
             eq=r"\mathbb E\|M_\Delta\|_2^2\ \ge\ \tfrac1n\,\mathbb E\|M_\Delta\|_F^2 = \tfrac{n+1}{n}\quad(r = n,\ \sigma^2 = 1/n)",
+            name="mean-square-floor",
         ),
         exact_true_step(
             "Variance of the bilinear form for fixed u, v (n <= 2 symbolic vectors).",
             r"\operatorname{Var}\big(u^TA^TAv\big) = r\sigma^4\big(\|u\|^2\|v\|^2 + (u\cdot v)^2\big)",
             ok_var,
             detail="exact at (r, n) with n <= 2 and symbolic u, v",
+            name="bilinear-variance",
         ),
         exact_step(
-            "For a fixed h (independent of A, as sigma(y^(l-1)) is) at r = n, sigma^2 = 1/n: the normalized kernel difference Delta_r(x,x)/||h||^2 has mean 0 and variance 2/n, so it tends to 0 in probability (Chebyshev).",
+            "For a fixed h (independent of A, as sigma(y^(l-1)) is) at r = n, sigma^2 = 1/n: the normalized kernel difference "
+            "Delta_r(x,x)/||h||^2 has mean 0 and variance 2/n, so it tends to 0 in probability (Chebyshev).",
             (r_ * (1 / n_) ** 2 * 2).subs(r_, n_),
             2 / n_,
             eq=r"\mathbb E\frac{h^TM_\Delta h}{\|h\|^2} = 0,\qquad \operatorname{Var}\frac{h^TM_\Delta h}{\|h\|^2} = \frac{2}{n}\to0",
+            name="kernel-variance",
         ),
     ]
     return Derivation(

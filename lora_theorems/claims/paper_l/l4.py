@@ -1,9 +1,18 @@
 """L4: negative semi-definiteness of $M_\\Delta = A^TA - I$ (poster Theorem).
-Exact eigen-structure: :mod:`proofs`; sweeps: :mod:`numerics`."""
+Exact eigen-structure: :mod:`lora_theorems.proofs.paper_l.m_delta`; sweeps:
+:mod:`lora_theorems.numerics.paper_l.m_delta`; grids, intervals and witnesses:
+:mod:`lora_theorems.helpers`."""
 
+from __future__ import annotations
+
+import functools
 import math
+from dataclasses import dataclass
+from typing import Any
 
-from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, Formalization
+from lora_theorems.checks import CheckContext, Outcome, check
+from lora_theorems.helpers import FAMILY_ALPHA, Grid, Witnesses, Worst, binomial_sweep, decide, margin_outcome, proportion_ci
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Plot, Series, Table
 
 #: Exact P(M_Delta NSD) at r = 1, n = 1, sigma_a^2 = 0.9: F_{chi^2_1}(1/0.9) = erf(sqrt(1/(2 * 0.9))),
 #: computed (tests recompute it with scipy and mpmath).
@@ -114,60 +123,83 @@ CLAIM = Claim(
 )
 
 
-# ============================================================================ numerics (issue 4)
-# Checks of the as-written readings over the whole region r in [1, n], sigma_a^2 n in (0, 1),
-# with the regions where the claim breaks (r = n, sigma_a^2 n near 1, and r = 1) in both profiles.
 
-from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
-from lora_theorems.ledger import EvidenceKind, Plot, Series, Table  # noqa: E402
+# ----------------------------------------------------------------------------- grids
+# The as-written readings are checked over the whole region r in [1, n], sigma_a^2 n in (0, 1), with the
+# regions where the claim breaks (r = n, sigma_a^2 n near 1, and r = 1) in both profiles.
 
-_L4_FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate of the statistical L4 checks (Bonferroni)
+WIDTHS = Grid(quick=(1, 2, 3, 4, 8, 32, 128), full=(1, 2, 3, 4, 8, 16, 32, 64, 128, 256))
+#: sigma_a^2 n, up to the hypothesis boundary 1
+SCALES = Grid(quick=(0.1, 0.5, 0.9, 0.99), full=(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99))
+#: corrected-whp-bound: widths and the slack t = 1/sigma_a - sqrt n - sqrt r of the concentration bound
+WHP_WIDTHS = Grid(quick=(1, 4, 16, 64), full=(1, 2, 4, 16, 64, 256))
+WHP_SLACKS = (0.05, 0.25, 0.5, 1.0, 1.5)  # bounds exp(-t^2/2) from 0.999 down to 0.32
+R1_WIDTHS = Grid(quick=(1, 2, 3, 8, 64), full=(1, 2, 3, 4, 8, 16, 64, 256))
+R1_SCALES = (0.1, 0.5, 0.9, 0.99)
+
+
+def ranks(n: int) -> list[int]:
+    """The rank regimes of every sweep: r = 1, r = n/2 and r = n (the last is where L4 breaks first)."""
+    return sorted({1, max(1, n // 2), n})
+
+
+def _sweep_trials(ctx: CheckContext, n: int) -> int:
+    return ctx.pick(2000 if n <= 8 else (400 if n <= 32 else 150), 20000 if n <= 16 else (2000 if n <= 64 else 400))
 
 
 def _l4_grid(ctx: CheckContext) -> list[tuple[int, int, float, int]]:
-    """(n, r, c = sigma_a^2 n, trials): r in {1, n/2, n}, c up to 0.99, n from 1."""
-    ns = ctx.pick((1, 2, 3, 4, 8, 32, 128), (1, 2, 3, 4, 8, 16, 32, 64, 128, 256))
-    cs = ctx.pick((0.1, 0.5, 0.9, 0.99), (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99))
-    grid = []
-    for n in ns:
-        for r in sorted({1, max(1, n // 2), n}):
-            for c in cs:
-                trials = ctx.pick(2000 if n <= 8 else (400 if n <= 32 else 150), 20000 if n <= 16 else (2000 if n <= 64 else 400))
-                grid.append((n, r, c, trials))
-    return grid
+    """(n, r, c = sigma_a^2 n, trials) of the as-written sweeps: every width, rank regime and scale."""
+    return [(n, r, c, _sweep_trials(ctx, n)) for n in WIDTHS(ctx) for r in ranks(n) for c in SCALES(ctx)]
 
 
-_SWEEPS: dict[tuple[str, int, str], tuple] = {}
+@dataclass(frozen=True)
+class _Sweep:
+    """The Gaussian as-written sweep: rows ``(n, r, c, trials, not NSD, max lambda_max)``, the first
+    witness per ``(n, r)`` as ``(c, A)``, throughput and the shared seed it was drawn from."""
+
+    rows: tuple[tuple[int, int, float, int, int, float], ...]
+    witnesses: Witnesses
+    rate: float
+    seed: int
 
 
-def _l4_sweep(ctx: CheckContext):
-    """The L4 Monte Carlo sweep, drawn once per run from a shared seed and read by both
-    ``nsd_sweep`` (worst case, witnesses) and ``nsd_probability`` (intervals)."""
+def _l4_sweep(ctx: CheckContext) -> _Sweep:
+    """The L4 Monte Carlo sweep, drawn from a shared seed and read by both ``nsd_sweep`` (worst case,
+    witnesses) and ``nsd_probability`` (intervals): the same draws in both, whichever process runs them."""
+    return _gaussian_sweep(ctx.profile, ctx.shared_seed("L4/nsd-sweep"), ctx.backend)
+
+
+@functools.lru_cache(maxsize=2)
+def _gaussian_sweep(profile: str, seed: int, backend: str) -> _Sweep:
+    # a pure function of its arguments (memoized so the two checks reading it draw it once per process)
     import time
 
     import numpy as np
 
     from lora_theorems.numerics.paper_l.m_delta import sweep_top_eigenvalue
 
-    seed = ctx.shared_seed("L4/nsd-sweep")
-    key = (ctx.profile, seed, ctx.backend)
-    if key not in _SWEEPS:
-        rng = np.random.default_rng(seed)
-        rows, witnesses, total, t0 = [], {}, 0, time.perf_counter()
-        for n, r, c, trials in _l4_grid(ctx):
-            res = sweep_top_eigenvalue(rng, n, r, c / n, trials, backend=ctx.backend)
-            total += trials
-            rows.append((n, r, c, trials, res["failures"], float(res["lam_max"].max())))
-            if res["witness"] is not None and (n, r) not in witnesses:
-                witnesses[(n, r)] = (c, res["witness"])
-        _SWEEPS[key] = (rows, witnesses, total / (time.perf_counter() - t0), seed)
-    return _SWEEPS[key]
+    ctx = CheckContext(profile=profile, seed=seed, rng=np.random.default_rng(seed), backend=backend)
+    rows, witnesses, total, t0 = [], Witnesses(), 0, time.perf_counter()
+    for n, r, c, trials in _l4_grid(ctx):
+        res = sweep_top_eigenvalue(ctx.rng, n, r, c / n, trials, backend=backend)
+        total += trials
+        rows.append((n, r, c, trials, res["failures"], float(res["lam_max"].max())))
+        if res["witness"] is not None:
+            witnesses.offer((n, r), (c, res["witness"]))
+    return _Sweep(tuple(rows), witnesses, total / (time.perf_counter() - t0), seed)
 
 
 def _round_witness(A):
     import numpy as np
 
     return np.round(np.asarray(A, dtype=float), 4)
+
+
+def _sweep_table(title: str, rows) -> Table:
+    return Table(title=title, columns=("n", "r", "sigma_a^2 n", "trials", "not NSD", "max lambda_max"), rows=tuple(rows))
+
+
+# ----------------------------------------------------------------------------- as written, Gaussian law
 
 
 @check("nsd-almost-surely", kind=EvidenceKind.NUMERIC)
@@ -178,36 +210,34 @@ def nsd_sweep(ctx: CheckContext) -> Outcome:
 
     from lora_theorems.numerics.paper_l.m_delta import m_delta_spectrum_direct
 
-    rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
-    fails = [row for row in rows if row[4] > 0]
+    sweep = _l4_sweep(ctx)
+    rows, witnesses = sweep.rows, sweep.witnesses
     worst = max(row[5] for row in rows)
-    ce = None
-    if witnesses:
-        (n, r), (c, A) = min(witnesses.items(), key=lambda kv: kv[0])
+
+    def counterexample() -> dict[str, Any]:
+        (n, r), (c, A) = witnesses.smallest()
         A = _round_witness(A)
-        lam = float(np.linalg.eigvalsh(A.T @ A - np.eye(n)).max())
-        ce = {
+        return {
             "n": n, "r": r, "sigma_a2": c / n, "sigma_a2_times_n": c,
-            "A": A.tolist(), "lambda_max_of_AtA_minus_I": lam,
+            "A": A.tolist(), "lambda_max_of_AtA_minus_I": float(np.linalg.eigvalsh(A.T @ A - np.eye(n)).max()),
             "eigenvalues": m_delta_spectrum_direct(A).tolist(),
             "also": {f"n={k[0]},r={k[1]}": _round_witness(v[1]).tolist() for k, v in sorted(witnesses.items())[:4]},
         }
-    table = Table(
-        title="Draws with A^T A - I not negative semi-definite",
-        columns=("n", "r", "sigma_a^2 n", "trials", "not NSD", "max lambda_max"),
-        rows=tuple((n, r, c, t, k, round(m, 4)) for n, r, c, t, k, m in rows),
-    )
-    return Outcome(
-        passed=not fails,
-        summary=(f"{len(fails)}/{len(rows)} configurations produced A^T A - I with a positive eigenvalue "
-                 f"(largest {worst:.3g}); smallest witness n={ce['n']}, r={ce['r']}" if ce else
-                 f"no positive eigenvalue in {len(rows)} configurations"),
-        params={"configs": len(rows), "draws": sum(row[3] for row in rows), "sweep_seed": sweep_seed},
+
+    failing = [row for row in rows if row[4] > 0]
+    n0, r0 = witnesses.smallest()[0] if witnesses else (None, None)
+    return decide(
+        not failing,
+        holds=f"no positive eigenvalue in {len(rows)} configurations",
+        fails=f"{len(failing)}/{len(rows)} configurations produced A^T A - I with a positive eigenvalue "
+        f"(largest {worst:.3g}); smallest witness n={n0}, r={r0}",
+        counterexample=counterexample,
+        params={"configs": len(rows), "draws": sum(row[3] for row in rows), "sweep_seed": sweep.seed},
         region={"n": sorted({row[0] for row in rows}), "r": "1, n//2, n", "sigma_a2_times_n": sorted({row[2] for row in rows})},
         worst_margin=-worst,
-        counterexample=ce,
-        metrics={"configs_per_s": rate},
-        tables=(table,),
+        metrics={"configs_per_s": sweep.rate},
+        tables=(_sweep_table("Draws with A^T A - I not negative semi-definite",
+                             ((n, r, c, t, k, round(m, 4)) for n, r, c, t, k, m in rows)),),
     )
 
 
@@ -218,83 +248,78 @@ def nsd_counterexample_mpmath(ctx: CheckContext) -> Outcome:
     at 50 digits on the full n x n matrix."""
     from lora_theorems.numerics.paper_l.m_delta import mp_lambda_max, sample_lora_a
 
-    found = []
+    c, found = 0.9, []
     for n in (1, 2, 3):
-        c = 0.9
         for _ in range(10000):
             A = _round_witness(sample_lora_a(ctx.rng, n, n, c / n))
             lam = mp_lambda_max(A, dps=50)
             if lam > 0:
                 found.append({"n": n, "r": n, "sigma_a2": c / n, "A": A.tolist(), "lambda_max_mp50": str(+lam)})
                 break
-    ok = not found
-    return Outcome(
-        passed=ok,
-        summary=("no witness found" if ok else
-                 "; ".join(f"n={f['n']}: lambda_max={float(f['lambda_max_mp50']):.4g}" for f in found)
-                 + " (mpmath, 50 digits): A^T A - I is not NSD although sigma_a^2 < 1/n, r <= n"),
-        params={"dps": 50, "sigma_a2_times_n": 0.9},
+    return decide(
+        not found,
+        holds="no witness found",
+        fails=lambda: "; ".join(f"n={f['n']}: lambda_max={float(f['lambda_max_mp50']):.4g}" for f in found)
+        + " (mpmath, 50 digits): A^T A - I is not NSD although sigma_a^2 < 1/n, r <= n",
+        counterexample=lambda: {"witnesses": found},
+        params={"dps": 50, "sigma_a2_times_n": c},
         region={"n": [1, 2, 3], "r": "n"},
         worst_margin=-max((float(f["lambda_max_mp50"]) for f in found), default=0.0),
-        counterexample=None if ok else {"witnesses": found},
     )
 
 
 @check("nsd-almost-surely", kind=EvidenceKind.STATISTICAL)
 def nsd_probability(ctx: CheckContext) -> Outcome:
     """L4 as written ('almost surely'): Clopper-Pearson intervals for P(M_Delta NSD) per configuration,
-    Bonferroni over the grid at family-wise level 1e-3; the claim fails if some upper bound is < 1.
+    Bonferroni over the grid at family-wise level FAMILY_ALPHA; the claim fails if some upper bound is < 1.
     Also tabulates the Marchenko-Pastur prediction c(1+sqrt(r/n))^2 < 1 and the exact r = 1 value."""
-    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_probability_r1
+    from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1
 
-    rows, witnesses, rate, sweep_seed = _l4_sweep(ctx)
-    alpha = _L4_FAMILY_ALPHA / len(rows)
-    out, worst = [], None
-    for n, r, c, t, k, _ in rows:
-        p = 1 - k / t
-        lo, hi = clopper_pearson(t - k, t, alpha)
+    sweep = _l4_sweep(ctx)
+    cis = binomial_sweep((({"n": n, "r": r, "c": c, "failures": k}, t - k, t) for n, r, c, t, k, _ in sweep.rows), FAMILY_ALPHA)
+    out = []
+    for cell in cis:
+        n, r, c, k, t = cell.label["n"], cell.label["r"], cell.label["c"], cell.label["failures"], cell.trials
         exact = nsd_probability_r1(n, c / n) if r == 1 else None
-        edge = c * (1 + (r / n) ** 0.5) ** 2
-        out.append((n, r, c, t, round(p, 4), round(lo, 4), round(hi, 4), None if exact is None else round(exact, 4), round(edge, 3)))
-        if worst is None or hi < worst[6]:
-            worst = out[-1]
-    failed = worst[6] < 1.0
-    big = max(n for n, *_ in rows)
-    plot = _p_nsd_plot(ctx, big)
-    return Outcome(
-        passed=not failed,
-        summary=(f"P(NSD) <= {worst[6]:.3g} at n={worst[0]}, r={worst[1]}, sigma_a^2 n={worst[2]} "
-                 f"(Clopper-Pearson, Bonferroni over {len(rows)} configs, family level {_L4_FAMILY_ALPHA})"),
-        params={"configs": len(rows), "per_config_alpha": alpha, "sweep_seed": sweep_seed},
-        region={"n": sorted({row[0] for row in rows}), "r": "1, n//2, n"},
-        worst_margin=worst[6] - 1.0,
-        counterexample=None if not failed else {
-            "n": worst[0], "r": worst[1], "sigma_a2": worst[2] / worst[0], "trials": worst[3],
-            "p_nsd_estimate": worst[4], "p_nsd_upper_bound": worst[6],
-        },
-        false_alarm_rate=_L4_FAMILY_ALPHA,
-        metrics={"configs_per_s": rate},
+        out.append((n, r, c, t, round(1 - k / t, 4), round(cell.low, 4), round(cell.high, 4),
+                    None if exact is None else round(exact, 4), round(c * (1 + (r / n) ** 0.5) ** 2, 3)))
+    worst = out[0]
+    for row, cell in zip(out, cis, strict=True):
+        if cell.high < worst[6]:  # the exact bound against the printed one: on a printed tie, the later (larger c) cell
+            worst = row
+    n, r, c, t, p, _, hi = worst[:7]
+    bound = f"P(NSD) <= {hi:.3g} at n={n}, r={r}, sigma_a^2 n={c} (Clopper-Pearson, Bonferroni over {len(out)} configs, family level {FAMILY_ALPHA})"
+    return decide(
+        not hi < 1.0,
+        holds=bound,
+        fails=bound,
+        counterexample={"n": n, "r": r, "sigma_a2": c / n, "trials": t, "p_nsd_estimate": p, "p_nsd_upper_bound": hi},
+        params={"configs": len(out), "per_config_alpha": cis.per_cell_alpha, "sweep_seed": sweep.seed},
+        region={"n": sorted({row[0] for row in out}), "r": "1, n//2, n"},
+        worst_margin=hi - 1.0,
+        false_alarm_rate=cis.family_alpha,
+        metrics={"configs_per_s": sweep.rate},
         tables=(Table(
             title="P(M_Delta NSD): Monte Carlo, exact (r = 1) and Marchenko-Pastur edge",
             columns=("n", "r", "sigma_a^2 n", "trials", "P(NSD)", "CI low", "CI high", "exact (r=1)", "c(1+sqrt(r/n))^2"),
             rows=tuple(out),
             caption="large-width limit: P -> 1 where the last column is < 1 and -> 0 where it is > 1",
         ),),
-        plots=(plot,),
+        plots=(_p_nsd_plot(ctx, max(WIDTHS(ctx))),),
     )
 
 
-def _p_nsd_plot(ctx: CheckContext, n: int):
+def _p_nsd_plot(ctx: CheckContext, n: int) -> Plot:
     """The report figure of P(M_Delta NSD) at width ``n``: Monte Carlo on a grid of sigma_a^2 n that is
     fine across the Marchenko-Pastur transitions (c = 1/4 at r = n, 1/(1 + sqrt(1/2))^2 at r = n/2,
     1 at r = 1), error bars covering the Clopper-Pearson interval (95%, per point: a picture, not a test),
     and the exact r = 1 law F_{chi^2_n}(1/sigma_a^2) as its own line.  Draws from its own shared seed."""
     import numpy as np
 
-    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1, sweep_top_eigenvalue
 
     rng = np.random.default_rng(ctx.shared_seed("L4/p-nsd-figure"))
-    grid = np.r_[
+    grid: Any = np.r_[
         np.linspace(0.05, 0.5, ctx.pick(7, 10)),
         np.linspace(0.2, 0.4, ctx.pick(6, 11)),  # across the r = n and r = n/2 transitions
         np.linspace(0.55, 0.99, ctx.pick(5, 8)),
@@ -302,11 +327,11 @@ def _p_nsd_plot(ctx: CheckContext, n: int):
     cs = sorted(set(np.round(grid, 4).tolist()))
     trials = ctx.pick(150, 200)
     series = []
-    for r in sorted({1, max(1, n // 2), n}):
+    for r in ranks(n):
         ps, errs = [], []
         for c in cs:
             k = trials - sweep_top_eigenvalue(rng, n, r, c / n, trials, backend=ctx.backend, keep_witness=False, keep_values=False)["failures"]
-            lo, hi = clopper_pearson(k, trials, 0.05)
+            lo, hi = proportion_ci(k, trials, 0.05)
             p = k / trials
             ps.append(p)
             errs.append(max(p - lo, hi - p))  # a symmetric bar that covers the (asymmetric) interval
@@ -323,6 +348,9 @@ def _p_nsd_plot(ctx: CheckContext, n: int):
                  "95% Clopper-Pearson interval; the line is the exact r = 1 law. The statement predicts 1 everywhere "
                  "on this axis (sigma_a^2 n < 1); the large-width limit drops from 1 to 0 at c(1 + sqrt(r/n))^2 = 1."),
     )
+
+
+# ----------------------------------------------------------------------------- as written, uniform (PEFT) law
 
 
 def _uniform_b(sigma_a2: float) -> float:
@@ -346,15 +374,15 @@ def nsd_uniform_sweep(ctx: CheckContext) -> Outcome:
 
     from lora_theorems.numerics.paper_l.m_delta import mp_lambda_max
 
-    rows, witnesses = [], {}
+    rows, witnesses = [], Witnesses()
     for n, r, c, trials in _l4_grid(ctx):
         b = _uniform_b(c / n)
         A = ctx.rng.uniform(-b, b, (trials, r, n))
         lam = _uniform_lam_max(A)
         fails = int((lam > 0).sum())
         rows.append((n, r, c, trials, fails, round(float(lam.max()), 4)))
-        if fails and (n, r) not in witnesses:
-            witnesses[(n, r)] = (c, b, np.trunc(A[int(np.argmax(lam))] * 1e4) / 1e4)
+        if fails:
+            witnesses.offer((n, r), (c, b, np.trunc(A[int(np.argmax(lam))] * 1e4) / 1e4))
     bad = [row for row in rows if row[4] > 0]
     ce = None
     for n, r in sorted(witnesses):  # the smallest witness that survives truncation, re-verified at 50 digits
@@ -364,19 +392,18 @@ def nsd_uniform_sweep(ctx: CheckContext) -> Outcome:
             ce = {"n": n, "r": r, "sigma_a2": c / n, "sigma_a2_times_n": c, "b": b, "A": W.tolist(),
                   "lambda_max_mp50": str(+lam_mp), "max_abs_entry": float(np.abs(W).max())}
             break
-    ok = not bad
-    return Outcome(
-        passed=ok,
-        summary=(f"no positive eigenvalue in {len(rows)} configurations" if ok else
-                 f"{len(bad)}/{len(rows)} configurations produced A^T A - I with a positive eigenvalue under U(+-b) entries "
-                 f"(largest {max(row[5] for row in rows):.3g}); smallest witness n={ce['n']}, r={ce['r']}, sigma_a^2 n={ce['sigma_a2_times_n']}"
-                 if ce else f"{len(bad)}/{len(rows)} configurations not NSD"),
+    top = max(row[5] for row in rows)
+    return decide(
+        not bad,
+        holds=f"no positive eigenvalue in {len(rows)} configurations",
+        fails=(f"{len(bad)}/{len(rows)} configurations produced A^T A - I with a positive eigenvalue under U(+-b) entries "
+               f"(largest {top:.3g}); smallest witness n={ce['n']}, r={ce['r']}, sigma_a^2 n={ce['sigma_a2_times_n']}"
+               if ce else f"{len(bad)}/{len(rows)} configurations not NSD"),
+        counterexample=ce or {"configs": [list(row) for row in bad[:3]]},
         params={"law": "U(-sqrt(3 sigma_a^2), sqrt(3 sigma_a^2))", "draws": sum(row[3] for row in rows)},
         region={"n": sorted({row[0] for row in rows}), "r": "1, n//2, n", "sigma_a2_times_n": sorted({row[2] for row in rows})},
-        worst_margin=-max(row[5] for row in rows),
-        counterexample=None if ok else (ce or {"configs": [list(row) for row in bad[:3]]}),
-        tables=(Table(title="Uniform (PEFT) law: draws with A^T A - I not negative semi-definite",
-                      columns=("n", "r", "sigma_a^2 n", "trials", "not NSD", "max lambda_max"), rows=tuple(rows)),),
+        worst_margin=-top,
+        tables=(_sweep_table("Uniform (PEFT) law: draws with A^T A - I not negative semi-definite", rows),),
     )
 
 
@@ -388,10 +415,8 @@ def uniform_r1_surely(ctx: CheckContext) -> Outcome:
     sigma_a^2 n = 1/3 (A = b 11^T has s_max = 2b = sqrt(2))."""
     import numpy as np
 
-    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson
-
-    alpha = _L4_FAMILY_ALPHA
     trials = ctx.pick(20000, 200000)
+    eps = np.finfo(float).eps
     rows, ok = [], True
     # below the boundary: no failure possible (max ||a||^2 = 3 c <= 1, up to one rounding of the sum)
     for n in ctx.pick((1, 4, 64), (1, 2, 4, 16, 64, 256)):
@@ -400,39 +425,35 @@ def uniform_r1_surely(ctx: CheckContext) -> Outcome:
             a = ctx.rng.uniform(-b, b, (trials, n))
             worst = float(((a * a).sum(axis=1)).max())
             bound = n * b * b
-            holds = worst <= max(bound, 1.0) * (1 + 4 * n * np.finfo(float).eps) and bound <= 1 + 4 * np.finfo(float).eps
-            ok &= bool(holds)
+            ok &= bool(worst <= max(bound, 1.0) * (1 + 4 * n * eps) and bound <= 1 + 4 * eps)
             rows.append(("r=1", n, round(c, 4), trials, round(worst, 6), "1 (surely)", "max ||a||^2 <= 3 sigma_a^2 n <= 1"))
-    # above it, n = 1: P(NSD) = P(|a| <= 1) = 1/b
-    grid = (0.5, 0.9, 0.99)
-    for c in grid:
-        b = _uniform_b(c)
-        k = int((np.abs(ctx.rng.uniform(-b, b, trials)) <= 1).sum())
-        lo, hi = clopper_pearson(k, trials, alpha / (len(grid) + 1))
-        exact = 1 / b
-        ok &= bool(lo <= exact <= hi)
-        rows.append(("r=1", 1, c, trials, round(k / trials, 4), round(exact, 4), f"CI [{lo:.4f}, {hi:.4f}]"))
-    # r = n = 2 at the PEFT variance: positive failure probability
-    b = _uniform_b(1 / 6)
-    lam = _uniform_lam_max(ctx.rng.uniform(-b, b, (trials, 2, 2)))
-    k = int((lam > 0).sum())
-    lo, _ = clopper_pearson(k, trials, alpha / (len(grid) + 1))
-    ok &= bool(lo > 0)
-    rows.append(("r=n=2", 2, round(1 / 3, 4), trials, round(k / trials, 4), "< 1", f"P(not NSD) >= {lo:.4f}"))
-    return Outcome(
-        passed=bool(ok),
-        summary=(
-            "uniform A: r = 1 NSD surely for sigma_a^2 n <= 1/3, P(NSD) = 1/sqrt(3 sigma_a^2) at n = 1 above it, "
-            f"r = n = 2 at the PEFT variance fails with probability {k / trials:.3f}"
-            if ok
-            else "the uniform-law finding does not hold on the sampled grid"
-        ),
+    # above it, n = 1: P(NSD) = P(|a| <= 1) = 1/b; r = n = 2 at the PEFT variance: positive failure probability
+    above = (0.5, 0.9, 0.99)
+    counts = [((c, 1 / _uniform_b(c)), int((np.abs(ctx.rng.uniform(-_uniform_b(c), _uniform_b(c), trials)) <= 1).sum()))
+              for c in above]
+    b2 = _uniform_b(1 / 6)
+    k2 = int((_uniform_lam_max(ctx.rng.uniform(-b2, b2, (trials, 2, 2))) > 0).sum())
+    cis = binomial_sweep([*(({"c": c, "exact": exact}, k, trials) for (c, exact), k in counts), ({"r": 2}, k2, trials)], FAMILY_ALPHA)
+    for cell in cis.cells[:-1]:
+        c, exact = cell.label["c"], cell.label["exact"]
+        ok &= bool(cell.low <= exact <= cell.high)
+        rows.append(("r=1", 1, c, trials, round(cell.estimate, 4), round(exact, 4), f"CI [{cell.low:.4f}, {cell.high:.4f}]"))
+    ok &= bool(cis.cells[-1].low > 0)
+    rows.append(("r=n=2", 2, round(1 / 3, 4), trials, round(k2 / trials, 4), "< 1", f"P(not NSD) >= {cis.cells[-1].low:.4f}"))
+    return decide(
+        ok,
+        holds="uniform A: r = 1 NSD surely for sigma_a^2 n <= 1/3, P(NSD) = 1/sqrt(3 sigma_a^2) at n = 1 above it, "
+        f"r = n = 2 at the PEFT variance fails with probability {k2 / trials:.3f}",
+        fails="the uniform-law finding does not hold on the sampled grid",
+        counterexample={"rows": [list(r_) for r_ in rows]},
         params={"trials": trials},
-        false_alarm_rate=alpha,
-        counterexample=None if ok else {"rows": [list(r_) for r_ in rows]},
+        false_alarm_rate=cis.family_alpha,
         tables=(Table(title="Uniform (PEFT) law of A: when r = 1 is NSD surely",
                       columns=("case", "n", "sigma_a^2 n", "trials", "max ||a||^2 or MC P(NSD)", "exact P(NSD)", "note"), rows=tuple(rows)),),
     )
+
+
+# ----------------------------------------------------------------------------- as written: the stated spectrum
 
 
 @check("eigenvalues-as-stated", kind=EvidenceKind.NUMERIC)
@@ -443,32 +464,35 @@ def eigenvalues_as_stated(ctx: CheckContext) -> Outcome:
 
     from lora_theorems.numerics.paper_l.m_delta import m_delta_spectrum_direct, sample_lora_a
 
-    worst, ce, rows = 0.0, None, []
+    rows, first = [], None
     for n in ctx.pick((1, 2, 3, 8, 32), (1, 2, 3, 4, 8, 16, 32, 64, 128)):
-        for r in sorted({1, max(1, n // 2), n}):
+        for r in ranks(n):
             for c in (0.1, 0.5, 0.99):
                 A = np.round(sample_lora_a(ctx.rng, n, r, c / n), 4)
                 got = m_delta_spectrum_direct(A)
                 stated = np.sort(np.r_[np.full(r, c), np.zeros(n - r)])
-                err = float(np.abs(got - stated).max())
-                rows.append((n, r, c, round(err, 4), round(float(got.max()), 4)))
-                if err > worst:
-                    worst = err
-                if ce is None or (n, r) < (ce["n"], ce["r"]):
-                    ce = {"n": n, "r": r, "sigma_a2": c / n, "A": A.tolist(), "eigenvalues_of_AtA_minus_I": got.tolist(),
-                          "stated_eigenvalues": stated.tolist(),
-                          "note": "the stated eigenvalue sigma_a^2 n > 0 also contradicts the stated negative semi-definiteness"}
+                rows.append((n, r, c, float(np.abs(got - stated).max()), round(float(got.max()), 4)))
+                if first is None:  # the smallest case (n = r = 1) is the most readable witness
+                    first = {"n": n, "r": r, "sigma_a2": c / n, "A": A.tolist(), "eigenvalues_of_AtA_minus_I": got.tolist(),
+                             "stated_eigenvalues": stated.tolist(),
+                             "note": "the stated eigenvalue sigma_a^2 n > 0 also contradicts the stated negative semi-definiteness"}
+    worst = max(0.0, *(row[3] for row in rows))
     tol = 1e-9  # eigvalsh of matrices with |entries| <= O(1): absolute error ~ n eps; far below the gaps seen
-    passed = worst <= tol
-    return Outcome(
-        passed=passed,
-        summary=f"max |computed - stated| eigenvalue = {worst:.3g} over {len(rows)} draws (the -1's and s_i^2-1 are not sigma_a^2 n and 0)",
+    summary = f"max |computed - stated| eigenvalue = {worst:.3g} over {len(rows)} draws (the -1's and s_i^2-1 are not sigma_a^2 n and 0)"
+    return decide(
+        worst <= tol,
+        holds=summary,
+        fails=summary,
+        counterexample=first,
         params={"tolerance": tol},
         region={"n": sorted({row[0] for row in rows})},
         worst_margin=tol - worst,
-        counterexample=None if passed else ce,
-        tables=(Table(title="Computed vs stated spectrum", columns=("n", "r", "sigma_a^2 n", "max abs error", "lambda_max"), rows=tuple(rows)),),
+        tables=(Table(title="Computed vs stated spectrum", columns=("n", "r", "sigma_a^2 n", "max abs error", "lambda_max"),
+                      rows=tuple((n, r, c, round(e, 4), m) for n, r, c, e, m in rows)),),
     )
+
+
+# ----------------------------------------------------------------------------- corrected statements
 
 
 @check("corrected-spectrum", kind=EvidenceKind.NUMERIC)
@@ -495,19 +519,18 @@ def corrected_spectrum(ctx: CheckContext) -> Outcome:
                 scale = 1.0 + np.abs(ref).max(axis=-1, keepdims=True)
                 # both are backward-stable eigensolvers of matrices with norm <= scale: error <= ~ n eps scale
                 tol = 50 * n * eps * scale
-                rel = np.abs(fast.full() - ref) / tol
-                worst_rel = max(worst_rel, float(rel.max()))
+                worst_rel = max(worst_rel, float((np.abs(fast.full() - ref) / tol).max()))
                 clear = np.abs(ref[..., -1]) > 50 * n * eps * scale[..., 0]
                 disagreements += int(((ref[..., -1] <= 0) != fast.nsd)[clear].sum())
                 count += A.shape[0]
-    passed = worst_rel <= 1.0 and disagreements == 0
-    return Outcome(
-        passed=passed,
-        summary=f"structured spectrum = full eigvalsh within {worst_rel:.3g} x tolerance on {count} matrices; NSD <=> s_max <= 1 ({disagreements} disagreements)",
+    return decide(
+        worst_rel <= 1.0 and disagreements == 0,
+        holds=f"structured spectrum = full eigvalsh within {worst_rel:.3g} x tolerance on {count} matrices; NSD <=> s_max <= 1 ({disagreements} disagreements)",
+        fails=f"structured spectrum differs from full eigvalsh: {worst_rel:.3g} x tolerance on {count} matrices, {disagreements} NSD disagreements",
+        counterexample={"worst_error_over_tolerance": worst_rel, "nsd_disagreements": disagreements},
         params={"tolerance": "50 n eps (1 + ||M||)"},
         region={"r": "1, 2, n/2, n", "sigma_a2_times_n": [0.1, 0.9, 0.99, 2.0]},
         worst_margin=1.0 - worst_rel,
-        counterexample=None if passed else {"worst_error_over_tolerance": worst_rel, "nsd_disagreements": disagreements},
         metrics={"configs_per_s": count / max(t_fast, 1e-12)},
     )
 
@@ -515,80 +538,77 @@ def corrected_spectrum(ctx: CheckContext) -> Outcome:
 @check("corrected-whp-bound", kind=EvidenceKind.STATISTICAL)
 def corrected_whp_bound(ctx: CheckContext) -> Outcome:
     """Corrected L4: P(not NSD) <= exp(-t^2/2), t = 1/sigma_a - sqrt n - sqrt r > 0; checked with one-sided
-    Clopper-Pearson lower bounds of the failure probability (Bonferroni, family level 1e-3) at t in
+    Clopper-Pearson lower bounds of the failure probability (Bonferroni, family level FAMILY_ALPHA) at t in
     {0.05, 0.25, 0.5, 1, 1.5} (bounds from 0.999 down to 0.32), r in {1, n/2, n}."""
-    import math
+    from lora_theorems.numerics.paper_l.m_delta import nsd_failure_bound, sweep_top_eigenvalue
 
-    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_failure_bound, sweep_top_eigenvalue
-
-    grid = []
-    for n in ctx.pick((1, 4, 16, 64), (1, 2, 4, 16, 64, 256)):
-        for r in sorted({1, max(1, n // 2), n}):
-            for t in (0.05, 0.25, 0.5, 1.0, 1.5):
-                grid.append((n, r, t))
-    alpha = _L4_FAMILY_ALPHA / len(grid)
-    rows, worst, ce, n_draws, t_total = [], math.inf, None, 0, 0.0
-    for n, r, t in grid:
-        s2 = 1.0 / (math.sqrt(n) + math.sqrt(r) + t) ** 2
-        trials = ctx.pick(1000, 10000) if n <= 16 else ctx.pick(200, 2000)
-        res = sweep_top_eigenvalue(ctx.rng, n, r, s2, trials, backend=ctx.backend, keep_witness=False)
-        n_draws += trials
-        t_total += trials / res["configs_per_s"]
+    cells, n_draws, t_total = [], 0, 0.0
+    for n in WHP_WIDTHS(ctx):
+        for r in ranks(n):
+            for t in WHP_SLACKS:
+                s2 = 1.0 / (math.sqrt(n) + math.sqrt(r) + t) ** 2
+                trials = ctx.pick(1000, 10000) if n <= 16 else ctx.pick(200, 2000)
+                res = sweep_top_eigenvalue(ctx.rng, n, r, s2, trials, backend=ctx.backend, keep_witness=False)
+                n_draws += trials
+                t_total += trials / res["configs_per_s"]
+                cells.append(({"n": n, "r": r, "t": t, "sigma_a2": s2}, res["failures"], trials))
+    cis = binomial_sweep(cells, FAMILY_ALPHA, side="lower")
+    rows, worst = [], Worst()
+    for cell in cis:
+        n, r, t, s2 = (cell.label[k] for k in ("n", "r", "t", "sigma_a2"))
         bound = nsd_failure_bound(n, r, s2)
-        lo, _ = clopper_pearson(res["failures"], trials, 2 * alpha)  # one-sided lower bound at level alpha
-        margin = bound - lo
-        rows.append((n, r, t, round(s2 * n, 4), trials, res["failures"] / trials, round(lo, 4), round(bound, 4)))
-        if margin < worst:
-            worst = margin
-            ce = {"n": n, "r": r, "sigma_a2": s2, "trials": trials, "failures": res["failures"], "bound": bound, "ci_lower": lo}
-    passed = worst >= 0
-    return Outcome(
-        passed=passed,
-        summary=f"failure frequencies stay under exp(-t^2/2) in all {len(grid)} configs (smallest slack {worst:.3g})",
-        params={"per_config_alpha": alpha},
-        region={"t": [0.05, 0.25, 0.5, 1.0, 1.5], "r": "1, n/2, n"},
-        worst_margin=worst,
-        counterexample=None if passed else ce,
-        false_alarm_rate=_L4_FAMILY_ALPHA,
+        rows.append((n, r, t, round(s2 * n, 4), cell.trials, cell.successes / cell.trials, round(cell.low, 4), round(bound, 4)))
+        worst.see(cell.low - bound, {"n": n, "r": r, "sigma_a2": s2, "trials": cell.trials, "failures": cell.successes,
+                                     "bound": bound, "ci_lower": cell.low})
+    return margin_outcome(
+        worst,
+        tolerance=0.0,
+        holds=f"failure frequencies stay under exp(-t^2/2) in all {len(cis)} configs (smallest slack {{margin:.3g}})",
+        fails=f"a failure probability exceeds exp(-t^2/2) with confidence (slack {{margin:.3g}}; {len(cis)} configs)",
+        params={"per_config_alpha": cis.per_cell_alpha},
+        region={"t": list(WHP_SLACKS), "r": "1, n/2, n"},
+        false_alarm_rate=cis.family_alpha,
         metrics={"configs_per_s": n_draws / max(t_total, 1e-12)},
-        tables=(Table(title="P(not NSD) vs the concentration bound", columns=("n", "r", "t", "sigma_a^2 n", "trials", "freq", "CI low", "bound"), rows=tuple(rows)),),
+        tables=(Table(title="P(not NSD) vs the concentration bound",
+                      columns=("n", "r", "t", "sigma_a^2 n", "trials", "freq", "CI low", "bound"), rows=tuple(rows)),),
     )
 
 
 @check("r1-closed-form", kind=EvidenceKind.STATISTICAL)
 def r1_closed_form(ctx: CheckContext) -> Outcome:
-    """Corrected L4, r = 1: the exact P(NSD) = chi2_n cdf(1/sigma_a^2) lies in the Clopper-Pearson
-    interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level 1e-3)."""
-    from lora_theorems.numerics.paper_l.m_delta import clopper_pearson, nsd_probability_r1, sweep_top_eigenvalue
+    """L4 finding, r = 1: the exact P(NSD) = chi2_n cdf(1/sigma_a^2) lies in the Clopper-Pearson
+    interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level FAMILY_ALPHA)."""
+    from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1, sweep_top_eigenvalue
 
-    grid = [(n, c) for n in ctx.pick((1, 2, 3, 8, 64), (1, 2, 3, 4, 8, 16, 64, 256)) for c in (0.1, 0.5, 0.9, 0.99)]
-    alpha = _L4_FAMILY_ALPHA / len(grid)
-    rows, worst, ce = [], 1.0, None
-    for n, c in grid:
-        trials = ctx.pick(4000, 40000)
-        res = sweep_top_eigenvalue(ctx.rng, n, 1, c / n, trials, backend=ctx.backend, keep_witness=False)
-        k = trials - res["failures"]
-        lo, hi = clopper_pearson(k, trials, alpha)
+    cells = []
+    for n in R1_WIDTHS(ctx):
+        for c in R1_SCALES:
+            trials = ctx.pick(4000, 40000)
+            res = sweep_top_eigenvalue(ctx.rng, n, 1, c / n, trials, backend=ctx.backend, keep_witness=False)
+            cells.append(({"n": n, "c": c}, trials - res["failures"], trials))
+    cis = binomial_sweep(cells, FAMILY_ALPHA)
+    rows, worst = [], Worst()
+    for cell in cis:
+        n, c = cell.label["n"], cell.label["c"]
         exact = nsd_probability_r1(n, c / n)
-        margin = min(exact - lo, hi - exact)
-        rows.append((n, c, trials, round(k / trials, 4), round(lo, 4), round(hi, 4), round(exact, 4)))
-        if margin < worst:
-            worst, ce = margin, {"n": n, "sigma_a2": c / n, "trials": trials, "nsd": k, "exact": exact, "ci": [lo, hi]}
-    passed = worst >= 0
-    return Outcome(
-        passed=passed,
-        summary=f"exact chi-square value inside every Monte Carlo interval ({len(grid)} configs); P(NSD) < 1 throughout",
-        params={"per_config_alpha": alpha},
-        region={"r": 1, "sigma_a2_times_n": [0.1, 0.5, 0.9, 0.99]},
-        worst_margin=worst,
-        counterexample=None if passed else ce,
-        false_alarm_rate=_L4_FAMILY_ALPHA,
-        tables=(Table(title="r = 1: P(NSD) exact vs Monte Carlo", columns=("n", "sigma_a^2 n", "trials", "MC", "CI low", "CI high", "exact"), rows=tuple(rows)),),
+        rows.append((n, c, cell.trials, round(cell.estimate, 4), round(cell.low, 4), round(cell.high, 4), round(exact, 4)))
+        worst.see(-min(exact - cell.low, cell.high - exact), {"n": n, "sigma_a2": c / n, "trials": cell.trials, "nsd": cell.successes,
+                                                            "exact": exact, "ci": [cell.low, cell.high]})
+    return margin_outcome(
+        worst,
+        tolerance=0.0,
+        holds=f"exact chi-square value inside every Monte Carlo interval ({len(cis)} configs); P(NSD) < 1 throughout",
+        fails=f"the exact chi-square value falls outside a Monte Carlo interval (by {{worst:.3g}}; {len(cis)} configs)",
+        params={"per_config_alpha": cis.per_cell_alpha},
+        region={"r": 1, "sigma_a2_times_n": list(R1_SCALES)},
+        false_alarm_rate=cis.family_alpha,
+        tables=(Table(title="r = 1: P(NSD) exact vs Monte Carlo",
+                      columns=("n", "sigma_a^2 n", "trials", "MC", "CI low", "CI high", "exact"), rows=tuple(rows)),),
     )
 
 
-# ============================================================================ exact parts (issue 3)
-# SymPy: the exact eigen-structure of A^T A - I (proofs.m_delta).
+# ----------------------------------------------------------------------------- exact parts
+# SymPy: the exact eigen-structure of A^T A - I (lora_theorems.proofs.paper_l.m_delta).
 
 
 @check("eigenvalues-as-stated", kind=EvidenceKind.SYMBOLIC)
