@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from lora_theorems.checks import CheckContext, Outcome, check
+from lora_theorems.helpers import Grid, Worst, decide
 from lora_theorems.ledger import CORRECTED, Claim, EvidenceKind, Formalization, Table
 
 _LEVELS = "at the layer level ($A^TA$ vs $I_n$), the kernel level (empirical NTK Gram matrices of LoRA vs FF on the same inputs) and the Fisher level"
@@ -131,13 +132,31 @@ CLAIM = Claim(
 _RTOL = 1e-9  # positive-eigenvalue cut: far above eigensolver noise (~size eps) and below every genuine eigenvalue kept
 _CMP_RTOL = 4 * math.sqrt(2.220446049250313e-16)  # comparison slack ~ 4 sqrt(eps): readings are smooth in the eigenvalues
 
+
+def _keys(*exact: str, prefix: str | None = None):
+    """The reading keys of :func:`~lora_theorems.numerics.paper_l.information.all_readings` a check compares:
+    those named, and those starting with ``prefix``."""
+
+    def select(keys: list[str]) -> list[str]:
+        return [k for k in keys if k in exact or (prefix is not None and k.startswith(prefix))]
+
+    return select
+
+
+#: The readings each as-written formalization compares (keys of ``all_readings``).
 _READINGS = {
-    "ib-log-pdet": lambda keys: [k for k in keys if k == "ib:log-pdet"],
-    "ib-trace": lambda keys: [k for k in keys if k == "ib:trace"],
-    "renyi-all-alpha": lambda keys: [k for k in keys if k.startswith("H[raw")],
-    "renyi-normalized": lambda keys: [k for k in keys if k.startswith("H[normalized")],
-    "h-inf-max": lambda keys: [k for k in keys if k == "h-inf:max"],
+    "ib-log-pdet": _keys("ib:log-pdet"),
+    "ib-trace": _keys("ib:trace"),
+    "renyi-all-alpha": _keys(prefix="H[raw"),
+    "renyi-normalized": _keys(prefix="H[normalized"),
+    "h-inf-max": _keys("h-inf:max"),
 }
+
+#: Layer sizes and draws per (n, r) of the layer-level pairs, and networks per level.
+LAYER_WIDTHS = Grid(quick=(1, 2, 3, 5, 16, 64), full=(1, 2, 3, 4, 5, 8, 16, 32, 64, 128))
+LAYER_DRAWS = Grid(quick=6, full=20)
+KERNEL_NETWORKS = Grid(quick=40, full=200)
+FISHER_NETWORKS = Grid(quick=16, full=60)
 
 
 def _nsd_a(rng, n, r):
@@ -155,9 +174,9 @@ def _layer_pairs(ctx: CheckContext):
     import numpy as np
 
     pairs = [(np.ones(1), np.array([0.25]), {"n": 1, "r": 1, "A": [[0.5]]})]  # the smallest case first
-    for n in ctx.pick((1, 2, 3, 5, 16, 64), (1, 2, 3, 4, 5, 8, 16, 32, 64, 128)):
+    for n in LAYER_WIDTHS(ctx):
         for r in sorted({1, max(1, n // 2), n}):
-            for _ in range(ctx.pick(6, 20)):
+            for _ in range(LAYER_DRAWS(ctx)):
                 A = np.round(_nsd_a(ctx.rng, n, r), 4)
                 if np.linalg.eigvalsh(A @ A.T)[-1] > 1.0:
                     continue
@@ -174,7 +193,7 @@ def _layer_pairs(ctx: CheckContext):
 # region drawn from this fixed seed (the same networks for every run seed), besides the random
 # networks of the whole hypothesis region drawn from the check's own generator.
 _REGION_SEED = 0x4C37
-_REGION_NETWORKS = (8, 16)  # (quick, full): networks per breaking region and level
+_REGION_NETWORKS = Grid(quick=8, full=16)  # networks per breaking region and level
 _REGIONS = ("readout-rank1", "every-layer")
 
 
@@ -215,7 +234,7 @@ def _sources(ctx: CheckContext, level: str, count: int):
     ``count`` networks of the whole hypothesis region from the check's generator (drawn as before)."""
     for region in _REGIONS:
         rng = _region_rng(level, region)  # one stream per region: the quick networks are the first of the full ones
-        for i in range(ctx.pick(*_REGION_NETWORKS)):
+        for i in range(_REGION_NETWORKS(ctx)):
             yield i, rng, region
     for i in range(count):
         yield i, ctx.rng, None
@@ -227,7 +246,7 @@ def _kernel_pairs(ctx: CheckContext):
     from lora_theorems.numerics.paper_l.empirical import empirical_ntk
 
     pairs = []
-    for i, rng, region in _sources(ctx, "kernel", ctx.pick(40, 200)):
+    for i, rng, region in _sources(ctx, "kernel", KERNEL_NETWORKS(ctx)):
         p, X, adapted = _network(rng, i, region)
         act = ("relu", "erf")[(i // 2) % 2]
         Kf = empirical_ntk(p, X, mode="ff", activation=act)
@@ -248,7 +267,7 @@ def _fisher_pairs(ctx: CheckContext):
     from lora_theorems.numerics.paper_l.fisher import fisher_from_jacobian, weight_factor
 
     pairs = []
-    for i, rng, region in _sources(ctx, "fisher", ctx.pick(16, 60)):
+    for i, rng, region in _sources(ctx, "fisher", FISHER_NETWORKS(ctx)):
         p, X, adapted = _network(rng, i, region)
         loss = ("mse", "ce")[i % 2]
         if loss == "ce":  # two-output read-out for cross-entropy
@@ -284,7 +303,7 @@ def _compare(pairs, keys_of, direction: str = "ff>=lora"):
     """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction)."""
     from lora_theorems.numerics.paper_l.information import ALPHAS, all_readings
 
-    worst, witness, counts = -math.inf, None, {}
+    worst, counts = Worst(), dict[str, list[int]]()
     for ff, lo, meta in pairs:
         if not (_well_separated(ff) and _well_separated(lo)):
             continue  # numerical rank ambiguous: no decision drawn from this pair
@@ -300,10 +319,8 @@ def _compare(pairs, keys_of, direction: str = "ff>=lora"):
             counts[key][1] += 1
             if viol > 0:
                 counts[key][0] += 1
-            if viol > worst:
-                worst = viol
-                witness = (key, a[key], b[key], ff, lo, meta)
-    return worst, witness, counts
+            worst.see(viol, (key, a[key], b[key], ff, lo, meta))
+    return worst.badness, worst.witness, counts
 
 
 def _mp_verify(key: str, ff, lo) -> tuple[str, str]:
@@ -344,9 +361,8 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
 
     pairs = _PAIRS[level](ctx)
     worst, w, counts = _compare(pairs, _READINGS[form])
-    failed = worst > 0
-    ce = None
-    if failed:
+
+    def counterexample() -> dict:
         key, fv, lv, ff, lo, meta = w
         mp_ff, mp_lo = _mp_verify(key, ff, lo)
         ce = {"level": level, "reading": key, "value_ff": fv, "value_lora": lv, "mp50_ff": mp_ff, "mp50_lora": mp_lo,
@@ -355,20 +371,22 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
         small = min((p for p in pairs if _compare([p], lambda ks, k=key: [k])[0] > 0), key=lambda p: len(p[0]))
         ce["smallest_case"] = {"eigenvalues_ff": np.asarray(small[0]).tolist(), "eigenvalues_lora": np.asarray(small[1]).tolist(),
                                **{k: v for k, v in small[2].items() if k in ("n", "r", "A", "X", "activation", "adapted_layers")}}
+        return ce
+
     rows = tuple((k, v[0], v[1]) for k, v in sorted(counts.items()))
     tested = sum(_well_separated(ff) and _well_separated(lo) for ff, lo, _ in pairs)
     in_region = sum(bool(meta.get("breaking_region")) for _, _, meta in pairs)
-    return Outcome(
-        passed=not failed,
-        summary=(f"{level}: " + (f"{w[0]} of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}); violations: "
-                                 + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items()) if v[0])
-                                 if failed else f"holds on all {tested} pairs with a clear numerical rank "
-                                 f"({len(pairs) - tested} of {len(pairs)} set aside) for {', '.join(sorted(counts))}")),
+    return decide(
+        not worst > 0,
+        holds=lambda: f"{level}: holds on all {tested} pairs with a clear numerical rank "
+        f"({len(pairs) - tested} of {len(pairs)} set aside) for {', '.join(sorted(counts))}",
+        fails=lambda: f"{level}: {w[0]} of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}); violations: "
+        + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items()) if v[0]),
+        counterexample=counterexample,
         params={"pairs": len(pairs), "pairs_tested": tested, "breaking_region_pairs": in_region,
                 "comparison_rtol": _CMP_RTOL, "positive_cut_rtol": _RTOL},
         region={"level": level},
         worst_margin=-worst,
-        counterexample=ce,
         tables=(Table(title=f"{form} at the {level} level: violations / pairs", columns=("reading", "violations", "pairs"), rows=rows),),
     )
 
@@ -479,22 +497,22 @@ def variance_hypothesis(ctx: CheckContext) -> Outcome:
                 A = np.round(ctx.rng.standard_normal((r, n)) / math.sqrt(n), 4)  # sigma_a^2 = 1/n, the boundary allowed
                 lam = np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)]
                 pairs.append((np.ones(n), lam, {"n": n, "r": r, "sigma_a2": 1.0 / n, "A": A.tolist()}))
-    keys = lambda ks: [k for k in ks if k in ("ib:log-pdet", "ib:trace", "h-inf:max")]  # noqa: E731
-    worst, w, counts = _compare(pairs, keys)
-    failed = worst > 0
-    ce = None
-    if failed:
+    keys = _keys("ib:log-pdet", "ib:trace", "h-inf:max")
+    worst, _, counts = _compare(pairs, keys)
+
+    def counterexample() -> dict:
         small = min((p for p in pairs if _compare([p], keys)[0] > 0), key=lambda p: len(p[0]))
-        sw, sww, _ = _compare([small], keys)
-        ce = {"reading": sww[0], "value_ff": sww[1], "value_lora": sww[2], "eigenvalues_lora": small[1].tolist(), **small[2],
-              "mp50": _mp_verify(sww[0], small[0], small[1])}
-    return Outcome(
-        passed=not failed,
-        summary=("violations under sigma_a^2 <= 1/n: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items()))
-                 if failed else "no violation"),
+        _, sww, _ = _compare([small], keys)
+        return {"reading": sww[0], "value_ff": sww[1], "value_lora": sww[2], "eigenvalues_lora": small[1].tolist(), **small[2],
+                "mp50": _mp_verify(sww[0], small[0], small[1])}
+
+    return decide(
+        not worst > 0,
+        holds="no violation",
+        fails=lambda: "violations under sigma_a^2 <= 1/n: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items())),
+        counterexample=counterexample,
         region={"sigma_a2": "1/n", "r": "1, n"},
         worst_margin=-worst,
-        counterexample=ce,
     )
 
 
@@ -520,24 +538,28 @@ def _loewner_pairs(ctx: CheckContext, equal_rank: bool = False):
     return out
 
 
-_MONO = lambda ks: [k for k in ks if k in ("ib:trace", "h-inf:max") or k.startswith("H[raw,0") or k == "H[raw,0]"]  # noqa: E731
-_REVERSED = lambda ks: [k for k in ks if k.startswith("H[raw,") and k not in ("H[raw,1]",) and not k.startswith("H[raw,0")]  # noqa: E731
+#: Readings the Loewner order makes smaller for LoRA: trace, max, H_0 and the raw H_alpha with alpha < 1.
+_MONO = _keys("ib:trace", "h-inf:max", prefix="H[raw,0")
+
+
+def _REVERSED(keys: list[str]) -> list[str]:
+    """Raw H_alpha with alpha > 1, which the Loewner order makes larger for LoRA (the reversed direction)."""
+    return [k for k in keys if k.startswith("H[raw,") and k != "H[raw,1]" and not k.startswith("H[raw,0")]
 
 
 def _monotone_outcome(pairs, what: str) -> Outcome:
     w1, x1, c1 = _compare(pairs, _MONO, "ff>=lora")
     w2, x2, c2 = _compare(pairs, _REVERSED, "ff<=lora")
     worst = max(w1, w2)
-    failed = worst > 0
     bad = x1 if w1 >= w2 else x2
-    return Outcome(
-        passed=not failed,
-        summary=(f"{what}: trace, max, H_0 and raw H_alpha (alpha<1) ordered FF >= LoRA, raw H_alpha (alpha>1) reversed, "
-                 f"on all {len(pairs)} pairs" if not failed else f"{what}: {bad[0]} breaks the corrected ordering"),
+    return decide(
+        not worst > 0,
+        holds=f"{what}: trace, max, H_0 and raw H_alpha (alpha<1) ordered FF >= LoRA, raw H_alpha (alpha>1) reversed, on all {len(pairs)} pairs",
+        fails=lambda: f"{what}: {bad[0]} breaks the corrected ordering",
+        counterexample=lambda: {"reading": bad[0], "ff": bad[1], "lora": bad[2],
+                                "eigenvalues_ff": list(map(float, bad[3])), "eigenvalues_lora": list(map(float, bad[4]))},
         params={"pairs": len(pairs)},
         worst_margin=-worst,
-        counterexample=None if not failed else {"reading": bad[0], "ff": bad[1], "lora": bad[2],
-                                                "eigenvalues_ff": list(map(float, bad[3])), "eigenvalues_lora": list(map(float, bad[4]))},
     )
 
 
@@ -574,14 +596,14 @@ def log_pdet_equal_rank(ctx: CheckContext) -> Outcome:
             pairs.append((ff, lo, {}))
         else:
             pairs.append((ff * (1.0 / pf.min()), lo * (1.0 / pf.min()), {}))  # rescaled so the condition holds
-    worst, w, _ = _compare(pairs, lambda ks: ["ib:log-pdet"])
-    failed = worst > 0
-    return Outcome(
-        passed=not failed,
-        summary=f"log-pdet ordered FF >= LoRA on all {len(pairs)} pairs meeting the condition" if not failed else "violated",
+    worst, w, _ = _compare(pairs, _READINGS["ib-log-pdet"])
+    return decide(
+        not worst > 0,
+        holds=f"log-pdet ordered FF >= LoRA on all {len(pairs)} pairs meeting the condition",
+        fails=lambda: f"log-pdet of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}) on a pair meeting the condition",
+        counterexample=lambda: {"eigenvalues_ff": list(map(float, w[3])), "eigenvalues_lora": list(map(float, w[4]))},
         params={"pairs": len(pairs)},
         worst_margin=-worst,
-        counterexample=None if not failed else {"eigenvalues_ff": list(map(float, w[3])), "eigenvalues_lora": list(map(float, w[4]))},
     )
 
 
@@ -598,12 +620,12 @@ def normalized_layer(ctx: CheckContext) -> Outcome:
                 A = ctx.rng.standard_normal((r, n)) * math.sqrt(c / n)
                 pairs.append((np.ones(n), np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)], {"n": n, "r": r}))
     worst, w, _ = _compare(pairs, _READINGS["renyi-normalized"])
-    failed = worst > 0
-    return Outcome(
-        passed=not failed,
-        summary=f"normalized H_alpha(A^T A) <= log n on all {len(pairs)} draws and alphas" if not failed else "violated",
+    return decide(
+        not worst > 0,
+        holds=f"normalized H_alpha(A^T A) <= log n on all {len(pairs)} draws and alphas",
+        fails=lambda: f"normalized {w[0]} of spec A^T A exceeds log n ({w[2]:.4g} > {w[1]:.4g})",
+        counterexample=lambda: {"reading": w[0], "eigenvalues_lora": list(map(float, w[4]))},
         worst_margin=-worst,
-        counterexample=None if not failed else {"reading": w[0], "eigenvalues_lora": list(map(float, w[4]))},
     )
 
 
@@ -633,9 +655,9 @@ def figure3_heatmaps(ctx: CheckContext) -> Outcome:
         "H[normalized,2]": r"$H_2$ of the normalized spectrum",
     }
     ff = all_readings(np.ones(n))
-    z = {k: [] for k in keys}
+    z: dict[str, list[tuple[float, ...]]] = {k: [] for k in keys}
     for r in ranks:
-        row = {k: [] for k in keys}
+        row: dict[str, list[float]] = {k: [] for k in keys}
         for c in scales:
             A = ctx.rng.standard_normal((draws, r, n)) * math.sqrt(c / n)
             lam = gram_eigenvalues(A)
