@@ -4,7 +4,9 @@ Exact per-coordinate law and distances: :mod:`lora_theorems.numerics.paper_m.ber
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Plot, Series, Table
+from lora_theorems.claims.paper_m._common import BoundPoint, bound_sweep, loglog_slope, series_by
+from lora_theorems.helpers import FAMILY_ALPHA
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Plot, Table
 
 _BOUND = r"\frac{C\rho}{\sigma^3\sqrt r}"
 
@@ -95,9 +97,10 @@ CLAIM = Claim(
 
 
 def _sweep(ctx):
+    """The (theta, r) grid of the coordinate checks: theta = |G_ij| / ||G_i.|| (0: G_ij = 0, 1: c = 0)."""
     thetas = ctx.pick([0.0, 0.5, 1.0], [0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
     ranks = ctx.pick([1, 2, 4, 16, 64], [1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256])
-    return thetas, ranks
+    return [(th, r) for th in thetas for r in ranks], {"theta": thetas, "r": ranks}
 
 
 def _law(theta, r):
@@ -112,6 +115,18 @@ _QUAD_TOL = 1e-9  # quadrature error of the CDFs (target 1e-12) with a wide safe
 _TV_ERR = 1e-9  # error of the exact TV: CDF values at <= 8 interval ends, 1e-11 each, with a wide safety factor
 
 
+def _tv_below_bound(grid):
+    """TV(N_ij, N(0, Var N_ij)) + its error against 0.4748 rho / (sigma^3 sqrt r), at every (theta, r)."""
+    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, tv_distance
+
+    def point(th, r):
+        law = _law(th, r)
+        tv, be = tv_distance(law), berry_esseen_bound(law)
+        return BoundPoint({"theta": th, "r": r}, tv + _TV_ERR, be, (th, r, tv, be), {"gj": law.gj, "c": law.c, "tv": tv, "bound": be})
+
+    return bound_sweep(point(th, r) for th, r in grid)
+
+
 @check("coordinate-kolmogorov", kind=EvidenceKind.NUMERIC)
 def m3_coordinate_kolmogorov(ctx: CheckContext) -> Outcome:
     """M3: exact Kolmogorov distance (attained at a root of f = phi or the support edge; rigorous
@@ -120,51 +135,32 @@ def m3_coordinate_kolmogorov(ctx: CheckContext) -> Outcome:
     theta = |G_ij| / ||G_i|| and the rank."""
     from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, kolmogorov_distance
 
-    thetas, ranks = _sweep(ctx)
-    rows, worst, cex = [], float("inf"), None
-    curves = {}
-    for th in thetas:
-        for r in ranks:
-            law = _law(th, r)
-            lo, up, zstar = kolmogorov_distance(law)
-            be = berry_esseen_bound(law)
-            rows.append((th, r, lo, up, be))
-            curves.setdefault(th, []).append((r, lo, be))
-            margin = be - (up + _QUAD_TOL)
-            if margin < worst:
-                worst = margin
-                if margin < 0:
-                    cex = {"theta": th, "r": r, "gj": law.gj, "c": law.c, "kolmogorov_upper": up, "bound": be}
-    ok = bool(worst >= 0)
-    plots = (
-        Plot(
-            key="m3-kolmogorov-vs-rank",
-            title="Kolmogorov distance of one noise coordinate to the Gaussian, and the Berry-Esseen bound",
-            xlabel="rank r",
-            ylabel="sup |F - Phi|",
-            logx=True,
-            logy=True,
-            series=tuple(
-                s
-                for th, pts in curves.items()
-                for s in (
-                    Series(f"exact, theta={th}", tuple(float(p[0]) for p in pts), tuple(float(p[1]) for p in pts), style="points"),
-                    Series(f"Berry-Esseen bound, theta={th}", tuple(float(p[0]) for p in pts), tuple(float(p[2]) for p in pts)),
-                )
-            ),
-        ),
+    def point(th, r):
+        law = _law(th, r)
+        lo, up, _ = kolmogorov_distance(law)
+        be = berry_esseen_bound(law)
+        return BoundPoint({"theta": th, "r": r}, up + _QUAD_TOL, be, (th, r, lo, up, be),
+                          {"gj": law.gj, "c": law.c, "kolmogorov_upper": up, "bound": be})
+
+    grid, region = _sweep(ctx)
+    sweep = bound_sweep(point(th, r) for th, r in grid)
+    r_, lower, bound = (lambda p: p.label["r"]), (lambda p: p.row[2]), (lambda p: p.bound)
+    series = tuple(
+        s
+        for exact, be in zip(series_by(sweep.points, "theta", "exact, theta={}", r_, lower, style="points"),
+                             series_by(sweep.points, "theta", "Berry-Esseen bound, theta={}", r_, bound), strict=True)
+        for s in (exact, be)
     )
-    return Outcome(
-        passed=ok,
-        summary=(f"Kolmogorov distance below the Berry-Esseen bound at all {len(rows)} (theta, r)" if ok
-                 else f"Kolmogorov distance ABOVE the Berry-Esseen bound at theta={cex['theta']}, r={cex['r']}")
-        + f"; smallest slack {worst:.3g}",
+    return sweep.outcome(
+        holds="Kolmogorov distance below the Berry-Esseen bound at all {n} (theta, r); smallest slack {slack:.3g}",
+        fails="Kolmogorov distance ABOVE the Berry-Esseen bound at theta={theta}, r={r}; smallest slack {slack:.3g}",
         params={"C": 0.4748, "method": "sup at the roots of f = phi (and the support edge); upper end from monotone CDFs on a refined grid"},
-        region={"theta": thetas, "r": ranks},
-        worst_margin=worst,
-        counterexample=cex,
-        tables=(Table("Kolmogorov distance per coordinate", ("theta", "r", "lower", "upper", "BE bound"), tuple(rows)),),
-        plots=plots,
+        region=region,
+        tables=(Table("Kolmogorov distance per coordinate", ("theta", "r", "lower", "upper", "BE bound"), sweep.rows),),
+        plots=(
+            Plot(key="m3-kolmogorov-vs-rank", title="Kolmogorov distance of one noise coordinate to the Gaussian, and the Berry-Esseen bound",
+                 xlabel="rank r", ylabel="sup |F - Phi|", logx=True, logy=True, series=series),
+        ),
     )
 
 
@@ -173,47 +169,20 @@ def m3_coordinate_tv(ctx: CheckContext) -> Outcome:
     """M3: exact total variation distance of one coordinate to its Gaussian (the set {f > phi}
     bounded by the roots of f = phi, certified in the chi-square case; masses from the exact CDFs)
     vs the Berry-Esseen expression."""
-    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, tv_distance
-
-    thetas, ranks = _sweep(ctx)
-    rows, worst, cex, curves = [], float("inf"), None, {}
-    for th in thetas:
-        for r in ranks:
-            law = _law(th, r)
-            tv = tv_distance(law)
-            be = berry_esseen_bound(law)
-            rows.append((th, r, tv, be))
-            curves.setdefault(th, []).append((r, tv, be))
-            # tv is exact up to the CDF quadrature error (<= 1e-11 per value, a few values)
-            margin = be - (tv + _TV_ERR)
-            if margin < worst:
-                worst = margin
-                if margin < 0:
-                    cex = {"theta": th, "r": r, "gj": law.gj, "c": law.c, "tv": tv, "bound": be}
-    ok = bool(worst >= 0)
-    return Outcome(
-        passed=ok,
-        summary=(f"per-coordinate TV below the Berry-Esseen expression at all {len(rows)} (theta, r)" if ok
-                 else f"per-coordinate TV ABOVE the Berry-Esseen expression at theta={cex['theta']}, r={cex['r']}")
-        + f"; smallest slack {worst:.3g}",
-        region={"theta": thetas, "r": ranks},
-        worst_margin=worst,
-        counterexample=cex,
-        tables=(Table("Total variation distance per coordinate", ("theta", "r", "TV", "BE expression"), tuple(rows)),),
+    grid, region = _sweep(ctx)
+    sweep = _tv_below_bound(grid)
+    r_ = lambda p: p.label["r"]  # noqa: E731
+    series = series_by(sweep.points, "theta", "theta={}", r_, lambda p: p.witness["tv"], style="points") + series_by(
+        sweep.points, "theta", "BE expression, theta=1", r_, lambda p: p.bound, only=(1.0,)
+    )
+    return sweep.outcome(
+        holds="per-coordinate TV below the Berry-Esseen expression at all {n} (theta, r); smallest slack {slack:.3g}",
+        fails="per-coordinate TV ABOVE the Berry-Esseen expression at theta={theta}, r={r}; smallest slack {slack:.3g}",
+        region=region,
+        tables=(Table("Total variation distance per coordinate", ("theta", "r", "TV", "BE expression"), sweep.rows),),
         plots=(
-            Plot(
-                key="m3-tv-vs-rank",
-                title="Total variation distance of one noise coordinate to the Gaussian",
-                xlabel="rank r",
-                ylabel="TV",
-                logx=True,
-                logy=True,
-                series=tuple(
-                    Series(f"theta={th}", tuple(float(p[0]) for p in pts), tuple(float(p[1]) for p in pts), style="points")
-                    for th, pts in curves.items()
-                )
-                + (Series("BE expression, theta=1", tuple(float(p[0]) for p in curves[1.0]), tuple(float(p[2]) for p in curves[1.0])),),
-            ),
+            Plot(key="m3-tv-vs-rank", title="Total variation distance of one noise coordinate to the Gaussian",
+                 xlabel="rank r", ylabel="TV", logx=True, logy=True, series=series),
         ),
     )
 
@@ -225,43 +194,30 @@ def m3_coordinate_marginal(ctx: CheckContext) -> Outcome:
     largest ranks is -1 +- 0.05 at theta = 0 (G_ij = 0) and -1/2 +- 0.05 at theta in {0.5, 1}
     (deterministic values; 0.05 is where the slopes measured from r = 64 to 256 have settled: they
     move by < 0.02 per doubling there)."""
-    import numpy as np
+    from lora_theorems.numerics.paper_m.berry_esseen import kolmogorov_distance, tv_distance
 
-    from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, kolmogorov_distance, tv_distance
-
-    thetas, ranks = _sweep(ctx)
-    worst, cex = float("inf"), None
-    for th in thetas:
-        for r in ranks:
-            law = _law(th, r)
-            margin = berry_esseen_bound(law) - (tv_distance(law) + _TV_ERR)
-            if margin < worst:
-                worst = margin
-                if margin < 0:
-                    cex = {"theta": th, "r": r, "tv": tv_distance(law), "bound": berry_esseen_bound(law)}
+    grid, region = _sweep(ctx)
+    sweep = _tv_below_bound(grid)
     big = ctx.pick((64, 128), (128, 256))
-    rows, slopes_ok = [], True
+    rows, off_rate = [], []
     for th, want in ((0.0, -1.0), (0.5, -0.5), (1.0, -0.5)):
         tv = [tv_distance(_law(th, r)) for r in big]
         ko = [kolmogorov_distance(_law(th, r))[0] for r in big]
-        st = float(np.log(tv[1] / tv[0]) / np.log(big[1] / big[0]))
-        sk = float(np.log(ko[1] / ko[0]) / np.log(big[1] / big[0]))
-        good = abs(st - want) <= 0.05 and abs(sk - want) <= 0.05
-        slopes_ok &= good
+        st, sk = loglog_slope(big, tv), loglog_slope(big, ko)
         rows.append((th, big[0], big[1], tv[0], tv[1], st, sk, want))
-        if not good and cex is None:
-            cex = {"theta": th, "ranks": list(big), "tv": tv, "kolmogorov": ko, "tv_slope": st, "kolmogorov_slope": sk, "expected": want}
-    ok = bool(worst >= 0 and slopes_ok)
+        if not (abs(st - want) <= 0.05 and abs(sk - want) <= 0.05):
+            off_rate.append({"theta": th, "ranks": list(big), "tv": tv, "kolmogorov": ko, "tv_slope": st, "kolmogorov_slope": sk, "expected": want})
+    ok = sweep.holds and not off_rate
     return Outcome(
         passed=ok,
         summary=(
-            ("per-coordinate TV below the Berry-Esseen bound" if worst >= 0 else "per-coordinate TV ABOVE the Berry-Esseen bound somewhere")
-            + f" (smallest slack {worst:.3g}); decay rate: "
+            ("per-coordinate TV below the Berry-Esseen bound" if sweep.holds else "per-coordinate TV ABOVE the Berry-Esseen bound somewhere")
+            + f" (smallest slack {sweep.slack:.3g}); decay rate: "
             + ", ".join(f"theta={r_[0]}: TV ~ r^{r_[5]:.3f}, Kolmogorov ~ r^{r_[6]:.3f}" for r_ in rows)
         ),
-        region={"theta": thetas, "r": ranks},
-        worst_margin=worst,
-        counterexample=None if ok else cex,
+        region=region,
+        worst_margin=sweep.slack,
+        counterexample=None if ok else (sweep.counterexample or off_rate[0]),
         metrics={f"tv_slope_theta_{r_[0]}": r_[5] for r_ in rows},
         tables=(
             Table(
@@ -306,19 +262,17 @@ def m3_matrix_tv(ctx: CheckContext) -> Outcome:
 
     from lora_theorems.numerics.paper_m.berry_esseen import berry_esseen_bound, coordinate_law, matrix_rank_distinguisher
 
-    alpha = 1e-3
-    G = np.eye(4)
-    r = 3
+    G, r = np.eye(4), 3
     trials = ctx.pick(2000, 20000)
-    res = matrix_rank_distinguisher(G, r, trials, ctx.rng, alpha=alpha)
+    res = matrix_rank_distinguisher(G, r, trials, ctx.rng, alpha=FAMILY_ALPHA)
     bound = max(berry_esseen_bound(coordinate_law(G, i, j, r)) for i in range(4) for j in range(4))
     fails = res["tv_lower"] > bound
     return Outcome(
         passed=not fails,
         summary=f"G = I_4, r = 3: TV >= {res['tv_lower']:.4f} (rank test, P_noise={res['p_noise']}, "
-        f"P_gauss={res['p_gauss']}) > coordinatewise BE expression {bound:.3f}",
+        f"P_gauss={res['p_gauss']}) {'>' if fails else '<='} coordinatewise BE expression {bound:.3f}",
         params={"trials": trials, "tau": 1e-8},
-        false_alarm_rate=alpha,
+        false_alarm_rate=FAMILY_ALPHA,
         worst_margin=float(bound - res["tv_lower"]),
         counterexample={
             "G": G.tolist(),
@@ -344,12 +298,11 @@ def m3_matrix_tv_is_one(ctx: CheckContext) -> Outcome:
 
     from lora_theorems.numerics.paper_m.berry_esseen import matrix_rank_distinguisher
 
-    alpha = 1e-3
     cases = _matrix_cases(ctx)
     trials = ctx.pick(1000, 10000)
     rows, bad = [], []
     for name, G, r in cases:
-        res = matrix_rank_distinguisher(G, r, trials, ctx.rng, alpha=alpha / len(cases))
+        res = matrix_rank_distinguisher(G, r, trials, ctx.rng, alpha=FAMILY_ALPHA / len(cases))
         rows.append((name, G.shape[0], G.shape[1], r, res["rank_G"], res["p_noise"], res["p_gauss"], res["tv_lower"], res["cov_min_eig"]))
         # if TV = 1, every draw lands on the right side of S and Clopper-Pearson gives
         # TV >= 2 (alpha / (4 len(cases)))^(1/trials) - 1 >= 0.98 for trials >= 1000; the check
@@ -361,9 +314,11 @@ def m3_matrix_tv_is_one(ctx: CheckContext) -> Outcome:
     ok = not bad
     return Outcome(
         passed=ok,
-        summary=f"TV lower bound >= {min(r_[7] for r_ in rows):.4f} in all {len(rows)} cases with r < rank G",
+        summary=f"TV lower bound >= {min(r_[7] for r_ in rows):.4f} in all {len(rows)} cases with r < rank G"
+        if ok
+        else f"TV lower bound below {need} in {len(bad)} of {len(rows)} cases with r < rank G",
         params={"trials": trials},
-        false_alarm_rate=alpha,
+        false_alarm_rate=FAMILY_ALPHA,
         counterexample=None if ok else {"cases": bad},
         tables=(
             Table(
