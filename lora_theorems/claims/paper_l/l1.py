@@ -1,7 +1,9 @@
 """L1: the NTK recursion of a fully connected network (poster eq. 8-9) and its
-infinite-width properties.  Derivation: :mod:`proofs` (issue 3); numerics: :mod:`lora_theorems.numerics.paper_l.ntk`."""
+infinite-width properties.  Derivation: :mod:`lora_theorems.proofs.paper_l.ntk_recursion`;
+numerics: :mod:`lora_theorems.numerics.paper_l.ntk` and :mod:`lora_theorems.numerics.paper_l.empirical`."""
 
-from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, Formalization
+from lora_theorems.checks import CheckContext, Outcome, check
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, EvidenceKind, Formalization, Plot, Series, Table
 
 CLAIM = Claim(
     id="L1",
@@ -100,12 +102,6 @@ CLAIM = Claim(
 )
 
 
-# ----------------------------------------------------------------------------- checks (issue 3)
-# "recursion" and "closed-forms": SymPy derivations in proofs.ntk_recursion, numerics.ntk.
-
-from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
-from lora_theorems.ledger import EvidenceKind, Table  # noqa: E402
-
 
 @check("recursion", kind=EvidenceKind.SYMBOLIC)
 def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
@@ -116,9 +112,9 @@ def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
     expectation over the new weights (the Kronecker factor) are checked by exact
     simplification; the infinite-width limit is the stated theorem of Jacot et al. (2018).
     """
-    from lora_theorems.proofs.paper_l.ntk_recursion import recursion_derivation
-
     import dataclasses
+
+    from lora_theorems.proofs.paper_l.ntk_recursion import recursion_derivation
 
     full = recursion_derivation()
     # eq. (9)'s neuron sum is its own as-written reading (check eq9_neuron_sum_as_written); its
@@ -142,6 +138,14 @@ def ntk_recursion_derivation(ctx: CheckContext) -> Outcome:
 
 
 _EQ9_X = ((1.0, 0.5, -0.3), (0.2, -1.0, 0.7), (-0.6, 0.4, 1.1))  # inputs of the eq. (9) checks
+
+
+def _eq9_rhs_weight(n):
+    """The weight of each neuron in the right side of eq. (9) as the poster prints it,
+    ``sum_j sigma(y_j) sigma(y_j')``: 1 (no ``1/n_(l-1)``), for a number or a symbol ``n``.
+    The as-written check reads the right side through this one function, so a test can give
+    it the weight ``1/n`` and watch the check pass (issue 13: a check must be able to move)."""
+    return 1
 
 
 def _eq9_sigma2(X, act):
@@ -184,7 +188,7 @@ def eq9_neuron_sum_as_written(ctx: CheckContext) -> Outcome:
     nn = sp.Symbol("n_{l-1}", positive=True, integer=True)
     relu2 = sp.integrate(u**2 * sp.exp(-(u**2) / 2) / sp.sqrt(2 * sp.pi), (u, 0, sp.oo))  # E[relu(u)^2], u ~ N(0,1)
     e_sum = nn * relu2
-    holds = sp.simplify(e_sum - relu2) == 0
+    holds = sp.simplify(nn * _eq9_rhs_weight(nn) * relu2 - relu2) == 0  # eq. (9): E[right side] = Sigma^(2)?
     d = Derivation(
         key="L1-eq9",
         title="L1: poster eq. (9), the neuron sum against the expectation",
@@ -224,7 +228,7 @@ def eq9_neuron_sum_as_written(ctx: CheckContext) -> Outcome:
     for act in ("relu", "erf"):
         S2 = _eq9_sigma2(X, act)
         for n in widths:
-            sums = _eq9_neuron_sums(ctx, X, act, n, seeds)[:, 0, 0]  # the diagonal entry at x = x'
+            sums = _eq9_neuron_sums(ctx, X, act, n, seeds)[:, 0, 0] * _eq9_rhs_weight(n)  # eq. (9)'s right side at x = x'
             mean, se = float(sums.mean()), float(sums.std(ddof=1) / np.sqrt(seeds))
             ratio_ok &= abs(mean - n * S2[0, 0]) <= z * se  # E[sum] = n Sigma, within the CI
             rows.append((act, n, float(S2[0, 0]), mean, mean - z * se, mean + z * se, mean / S2[0, 0]))
@@ -281,7 +285,8 @@ def eq9_normalized(ctx: CheckContext) -> Outcome:
     seeds = ctx.pick(2000, 8000)
     iu = np.triu_indices(X.shape[0])
     z = stats.norm.isf(alpha / (2 * 2 * len(widths) * len(iu[0])))
-    rows, bad, errs = [], [], {}
+    rows, bad = [], []
+    errs: dict[str, list[float]] = {}
     for act in ("relu", "erf"):
         S2 = _eq9_sigma2(X, act)
         for n in widths:
@@ -391,7 +396,7 @@ def analytic_ntk_matches_mpmath(ctx: CheckContext) -> Outcome:
                 n_eval += 1
                 for name, f, r in (("nngp", nngp, rk), ("ntk", ntk, rt)):
                     scale = max(abs(float(v)) for v in r.flat)
-                    err = max(abs(float(mpmath.mpf(float(a)) - b)) for a, b in zip(f.flat, r.flat)) / scale
+                    err = max(abs(float(mpmath.mpf(float(a)) - b)) for a, b in zip(f.flat, r.flat, strict=True)) / scale
                     if err > worst:
                         worst = err
                         worst_case = {"X": X.tolist(), "depth": depth, "activation": act, "weight_var": sw2,
@@ -410,11 +415,6 @@ def analytic_ntk_matches_mpmath(ctx: CheckContext) -> Outcome:
         metrics={"cases_per_s": n_eval / max(time.perf_counter() - t0, 1e-9)},
     )
 
-
-# ============================================================================ numerics (issue 4): finite-width properties
-
-from lora_theorems.checks import CheckContext, Outcome, check  # noqa: E402
-from lora_theorems.ledger import EvidenceKind, Plot, Series  # noqa: E402
 
 _L1_FAMILY_ALPHA = 1e-3  # family-wise false-alarm rate of the L1 rate fits (Bonferroni over activations)
 _L1_X = ((1.0, 0.5, -0.3), (0.2, -1.0, 0.7), (-0.6, 0.4, 1.1), (0.9, 0.9, 0.1))  # fixed inputs
@@ -481,10 +481,18 @@ def empirical_to_analytic(ctx: CheckContext) -> Outcome:
 @check("constant-in-training", kind=EvidenceKind.STATISTICAL)
 def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
     """L1 (training): full-batch gradient descent on MSE for a fixed number of steps; the relative change of the
-    empirical NTK Gram matrix falls with the width (bootstrap interval of the exponent below 0, Bonferroni)."""
+    empirical NTK Gram matrix vanishes as the width grows: the bootstrap interval of the fitted exponent lies
+    below 0 and reaches -1/2 (consistent with the proven O(n^{-1/2}) bound, Lee et al. 2019, Thm. 2.1), so a
+    change that levels off at a constant (slope near 0 over the range) fails; Bonferroni over activations.
+
+    The measured exponent is about -1, faster than the bound: in NTK parameterization the first-order change
+    dK = sum_theta (dK/dtheta) dtheta contracts the third derivative of the outputs, whose n terms are each
+    O(n^{-2}) after the 1/sqrt(n) scalings, so the kernel moves by O(1/n) in a fixed number of steps (Dyer &
+    Gur-Ari 2020, 'Asymptotics of wide networks from Feynman diagrams'; Huang & Yau 2020, the neural tangent
+    hierarchy), while its fluctuation at initialization is O(n^{-1/2}) (the deterministic-limit check)."""
     import numpy as np
 
-    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, gd_train, init_fc_params
+    from lora_theorems.numerics.paper_l.empirical import empirical_ntk, gd_train, init_fc_params, network_output
 
     X = np.asarray(_L1_X)
     y = np.array([0.5, -0.5, 1.0, -1.0])
@@ -502,14 +510,12 @@ def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
                 q = gd_train(p, X, y, lr=0.5 / np.linalg.eigvalsh(K0)[-1], steps=steps, activation=act)
                 K1 = empirical_ntk(q, X, activation=act)
                 ch.append(np.linalg.norm(K1 - K0) / np.linalg.norm(K0))
-                from lora_theorems.numerics.paper_l.empirical import network_output
-
                 loss.append(float(np.mean((network_output(q, X, activation=act)[:, 0] - y) ** 2)))
             samples.append(np.asarray(ch))
             rows.append((act, n, round(float(np.mean(ch)), 5), round(float(np.mean(loss)), 5)))
         s, lo, hi = _slope_ci(ctx, widths, samples, alpha)
         fits[act] = (s, lo, hi)
-        ok = ok and hi < 0
+        ok = ok and hi < 0 and lo <= -0.5
         series.append(Series(act, tuple(float(w) for w in widths), tuple(float(np.mean(x)) for x in samples), style="points"))
     return Outcome(
         passed=ok,
@@ -520,6 +526,15 @@ def kernel_drift_in_training(ctx: CheckContext) -> Outcome:
         counterexample=None if ok else {"fits": {a: list(v) for a, v in fits.items()}, "table": [list(r) for r in rows]},
         false_alarm_rate=_L1_FAMILY_ALPHA,
         metrics={"rate_" + a: v[0] for a, v in fits.items()},
-        tables=(Table(title="relative NTK change ||K_T - K_0|| / ||K_0|| and final training MSE", columns=("activation", "n", "rel. change", "final MSE"), rows=tuple(rows)),),
-        plots=(Plot(key="l1-drift", title="NTK drift during gradient descent", xlabel="width $n$", ylabel=r"$\|K_T - K_0\|_F / \|K_0\|_F$", logx=True, logy=True, series=tuple(series)),),
+        tables=(
+            Table(
+                title="relative NTK change ||K_T - K_0|| / ||K_0|| and final training MSE",
+                columns=("activation", "n", "rel. change", "final MSE"),
+                rows=tuple(rows),
+            ),
+        ),
+        plots=(
+            Plot(key="l1-drift", title="NTK drift during gradient descent", xlabel="width $n$",
+                 ylabel=r"$\|K_T - K_0\|_F / \|K_0\|_F$", logx=True, logy=True, series=tuple(series)),
+        ),
     )

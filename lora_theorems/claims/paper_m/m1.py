@@ -4,6 +4,7 @@ Exact identities: :mod:`lora_theorems.proofs.paper_m.noise`; training numerics: 
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
+from lora_theorems.helpers import Worst, margin_outcome
 from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, EvidenceKind, Formalization, Plot, Series
 
 CLAIM = Claim(
@@ -135,19 +136,19 @@ def m1_lora_fa_training(ctx: CheckContext) -> Outcome:
 
     sizes = ctx.pick([(4, 6, 8, 1), (4, 6, 8, 3), (8, 16, 32, 4)], [(4, 6, 8, 1), (4, 6, 8, 3), (8, 16, 32, 4), (16, 16, 64, 16)])
     steps = ctx.pick(20, 100)
-    worst = 0.0
+    worst = Worst()
     for m, n, b, r in sizes:
         run = train_linear(_task(ctx, m, n, b), "lora-fa", r=r, eta=0.5, steps=steps, rng=ctx.rng)
         gap, _ = _max_rel_gap(run, 0.5)
-        worst = max(worst, gap)
-    ok = worst <= _RTOL_UPDATE
-    return Outcome(
-        passed=ok,
-        summary=f"LoRA-FA: max relative gap between dW_t and -eta G_t A^T A over training = {worst:.1e}",
+        worst.see(gap, {"max_rel_gap": gap})
+    summary = "LoRA-FA: max relative gap between dW_t and -eta G_t A^T A over training = {worst:.1e}"
+    return margin_outcome(
+        worst,
+        tolerance=_RTOL_UPDATE,
+        holds=summary,
+        fails=summary,
         params={"eta": 0.5, "steps": steps, "rtol": _RTOL_UPDATE},
         region={"(m, n, b, r)": sizes},
-        worst_margin=_RTOL_UPDATE - worst,
-        counterexample=None if ok else {"max_rel_gap": worst},
     )
 
 
@@ -157,20 +158,27 @@ def m1_flora_training(ctx: CheckContext) -> Outcome:
     from lora_theorems.numerics.paper_m.noise import train_linear
 
     ks = ctx.pick([1, 3], [1, 2, 5, 10])
-    worst = 0.0
+    worst = Worst()
     for k in ks:
         for m, n, b, r in [(4, 6, 8, 2), (8, 16, 32, 4)]:
             run = train_linear(_task(ctx, m, n, b), "flora", r=r, eta=0.5, steps=ctx.pick(20, 100), rng=ctx.rng, k=k)
-            worst = max(worst, _max_rel_gap(run, 0.5)[0])
-    ok = worst <= _RTOL_UPDATE
-    return Outcome(
-        passed=ok,
-        summary=f"FLoRA: max relative gap dW_t vs -eta G_t A_t^T A_t = {worst:.1e} (k in {ks})",
+            gap = _max_rel_gap(run, 0.5)[0]
+            worst.see(gap, {"max_rel_gap": gap})
+    summary = "FLoRA: max relative gap dW_t vs -eta G_t A_t^T A_t = {worst:.1e} (k in " + str(ks) + ")"
+    return margin_outcome(
+        worst,
+        tolerance=_RTOL_UPDATE,
+        holds=summary,
+        fails=summary,
         params={"eta": 0.5, "rtol": _RTOL_UPDATE},
         region={"k": ks},
-        worst_margin=_RTOL_UPDATE - worst,
-        counterexample=None if ok else {"max_rel_gap": worst},
     )
+
+
+def _plain_lora_step(B, A, G, eta):
+    """M1, plain LoRA at m = n = r = 1: one gradient step moves both factors,
+    ``B' = B - eta G A``, ``A' = A - eta B G``, so ``dW = B'A' - BA`` (scalars)."""
+    return (B - eta * G * A) * (A - eta * B * G) - B * A
 
 
 @check("plain-lora-update", kind=EvidenceKind.NUMERIC)
@@ -183,7 +191,7 @@ def m1_plain_lora_counterexample(ctx: CheckContext) -> Outcome:
 
     # m = n = r = 1, B = 1, A = 1, G = 1, eta = 0.1: B' = 0.9, A' = 0.9, dW = 0.81 - 1 = -0.19 != -0.1
     B, A, G, eta = 1.0, 1.0, 1.0, 0.1
-    dW = (B - eta * G * A) * (A - eta * B * G) - B * A
+    dW = _plain_lora_step(B, A, G, eta)
     noisy = -eta * G * A * A
     run = train_linear(_task(ctx, 8, 16, 32), "lora", r=4, eta=0.5, steps=ctx.pick(40, 200), rng=ctx.rng)
     pred = -0.5 * np.einsum("tmn,trn,trk->tmk", run["G"], run["A"], run["A"])
@@ -219,7 +227,7 @@ def m1_plain_lora_extra_terms(ctx: CheckContext) -> Outcome:
     from lora_theorems.numerics.paper_m.noise import train_linear
 
     eta = 0.5
-    worst = 0.0
+    worst = Worst()
     for m, n, b, r in [(4, 6, 8, 2), (8, 16, 32, 4)]:
         run = train_linear(_task(ctx, m, n, b), "lora", r=r, eta=eta, steps=ctx.pick(40, 200), rng=ctx.rng)
         G, A, B = run["G"], run["A"], run["B"]
@@ -228,15 +236,10 @@ def m1_plain_lora_extra_terms(ctx: CheckContext) -> Outcome:
             - eta * np.einsum("tmr,tkr,tkn->tmn", B, B, G)
             + eta**2 * np.einsum("tmn,trn,tkr,tkl->tml", G, A, B, G)
         )
-        worst = max(worst, float(np.abs(run["dW"] - pred).max() / np.abs(run["dW"]).max()))
-    ok = worst <= _RTOL_UPDATE
-    return Outcome(
-        passed=ok,
-        summary=f"plain LoRA step = noisy step + extra terms, max relative gap {worst:.1e}",
-        params={"eta": eta, "rtol": _RTOL_UPDATE},
-        worst_margin=_RTOL_UPDATE - worst,
-        counterexample=None if ok else {"max_rel_gap": worst},
-    )
+        gap = float(np.abs(run["dW"] - pred).max() / np.abs(run["dW"]).max())
+        worst.see(gap, {"max_rel_gap": gap})
+    summary = "plain LoRA step = noisy step + extra terms, max relative gap {worst:.1e}"
+    return margin_outcome(worst, tolerance=_RTOL_UPDATE, holds=summary, fails=summary, params={"eta": eta, "rtol": _RTOL_UPDATE})
 
 
 def _noise_mean_mc(ctx, method, r, n, eta, trials, steps, k=1):
