@@ -32,10 +32,11 @@ if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and not _os.path.isdir(_os
     if not any(type(f).__name__ == "_CheckoutFinder" or f is _CheckoutFinder for f in _sys.meta_path):
         _sys.meta_path.append(_CheckoutFinder)
 
-from .api import Ledger, build_ledger, derive, explore_m_delta, get_claim, list_claims, run_claim, validate_backend
-from .attack import AttackReport, simulate_attack
-from .config import RunConfig
-from .ledger import (
+# The imports below come after the checkout finder on purpose: anything they import may import
+# lora_theorems.numerics / lora_theorems.proofs, which resolve only once the finder is installed.
+from .api import Ledger, build_ledger, derive, get_claim, list_claims, run_claim, validate_backend  # noqa: E402
+from .config import RunConfig  # noqa: E402
+from .ledger import (  # noqa: E402
     AS_WRITTEN,
     CORRECTED,
     Claim,
@@ -47,12 +48,12 @@ from .ledger import (
     VerdictResult,
     derive_verdict,
 )
+from .probes import probe_exports  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AS_WRITTEN",
-    "AttackReport",
     "CORRECTED",
     "Claim",
     "ClaimResult",
@@ -65,23 +66,29 @@ __all__ = [
     "VerdictResult",
     "build_ledger",
     "derive",
-    "explore_m_delta",
     "derive_verdict",
     "get_claim",
     "list_claims",
     "run_claim",
-    "simulate_attack",
     "validate_backend",
     "__version__",
+    # and each probe's public functions and reports (lt.explore_m_delta, lt.simulate_attack, ...),
+    # declared by the papers (lora_theorems.probes)
+    *sorted(probe_exports()),
 ]
 
 
 def __getattr__(name: str):
     """``lt.report`` (the report writer) and ``lt.write_report``, imported on first use so
-    that ``import lora_theorems`` stays fast and does not import matplotlib."""
+    that ``import lora_theorems`` stays fast and does not import matplotlib; the probes'
+    functions and reports (``lt.explore_m_delta``, ``lt.simulate_attack``), declared by
+    their papers."""
     if name in ("report", "write_report"):
         import importlib
 
         report = importlib.import_module(".report", __name__)
         return report if name == "report" else report.write_report
+    exports = probe_exports()
+    if name in exports:
+        return exports[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

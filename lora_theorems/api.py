@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .checks import run_check
 from .config import RunConfig, validate_backend
 from .ledger import Claim, ClaimResult, Derivation, EvidenceKind, jsonable
@@ -25,11 +23,9 @@ from .validate import validate_seed
 
 __all__ = [
     "Ledger",
-    "MDeltaReport",
     "RunConfig",
     "build_ledger",
     "derive",
-    "explore_m_delta",
     "get_claim",
     "list_claims",
     "resolve_ids",
@@ -140,102 +136,3 @@ def derive(claim_id: str, *, seed: int = 0) -> tuple[Derivation, ...]:
     if not out:
         raise ValueError(f"claim {claim.id} has no derivation")
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class MDeltaReport:
-    """What :func:`explore_m_delta` found for one $(n, r, \\sigma_a^2)$ (claim L4)."""
-
-    width: int
-    rank: int
-    variance: float
-    trials: int
-    seed: int
-    p_nsd: float
-    ci: tuple[float, float]
-    confidence: float
-    max_top_eigenvalue: float
-    mp_top_edge: float
-    exact_p_nsd: float | None
-    failure_bound: float
-    stated_eigenvalues: str
-    exact_eigenvalues: str
-
-    def to_json(self) -> dict[str, Any]:
-        return jsonable(self)
-
-
-def explore_m_delta(
-    width: int,
-    rank: int,
-    variance: float,
-    *,
-    trials: int = 2000,
-    seed: int = 0,
-    confidence: float = 0.99,
-    progress: Callable[[str], None] | None = None,
-    max_seconds: float | None = None,
-) -> MDeltaReport:
-    """Probe claim L4 at one point: how often is $M_\\Delta = A^TA - I$ negative semi-definite?
-
-    Draws ``trials`` matrices $A\\in\\mathbb R^{r\\times n}$ with i.i.d. $\\mathcal N(0,\\sigma_a^2)$
-    entries (seeded) and reports the Monte Carlo $P(M_\\Delta\\preceq 0)$ with its exact
-    Clopper-Pearson interval at ``confidence``, the exact value for $r = 1$
-    ($F_{\\chi^2_n}(1/\\sigma_a^2)$), the Gaussian-concentration bound on $P(M_\\Delta\\not\\preceq0)$,
-    and the Marchenko-Pastur edge $\\sigma_a^2(\\sqrt n+\\sqrt r)^2$ of $\\lambda_{\\max}(A^TA)$.
-
-    The cost is estimated before any draw (:func:`lora_theorems.numerics.paper_l.m_delta.sweep_cost`):
-    a batch needing more than 2 GiB, or an estimated time beyond ``max_seconds`` (default
-    :data:`~lora_theorems.numerics.paper_l.m_delta.TIME_LIMIT_S`, 30 minutes), is refused with a
-    ``ValueError`` stating the estimate and the limit.  ``progress(msg)``, if given, hears
-    how far a long run is, about once a second.
-
-    ``ValueError`` for rank > width, a negative, zero, NaN or infinite variance, a
-    non-positive trial count, work beyond the limits, or a variance so large that
-    $\\lambda_{\\max}$ overflows float64 (never a NaN counted as NSD).
-    """
-    from lora_theorems.numerics.paper_l.m_delta import (
-        TIME_LIMIT_S,
-        check_sweep_budget,
-        clopper_pearson,
-        mp_top_edge,
-        nsd_failure_bound,
-        nsd_probability_r1,
-        sweep_top_eigenvalue,
-    )
-
-    from .validate import validate_positive_int, validate_rank, validate_variance
-
-    rank, width = validate_rank(rank, width)
-    variance = validate_variance(variance, "variance", allow_zero=False)
-    trials = validate_positive_int(trials, "trials")
-    seed = validate_seed(seed)
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if max_seconds is None:
-        max_seconds = TIME_LIMIT_S
-    elif isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
-        raise ValueError(f"max_seconds must be a positive number, got {max_seconds!r}")
-    if progress is not None and not callable(progress):
-        raise ValueError(f"progress must be callable, got {type(progress).__name__}")
-    edge = mp_top_edge(width, rank, variance) - 1.0  # refuses a variance whose edge overflows, before any work
-    check_sweep_budget(width, rank, trials, keep_values=False, time_limit=max_seconds)
-    res = sweep_top_eigenvalue(np.random.default_rng(seed), width, rank, variance, trials, keep_witness=False,
-                               keep_values=False, progress=progress)
-    ok = trials - res["failures"]
-    return MDeltaReport(
-        width=width,
-        rank=rank,
-        variance=variance,
-        trials=trials,
-        seed=seed,
-        p_nsd=ok / trials,
-        ci=clopper_pearson(ok, trials, 1 - confidence),
-        confidence=confidence,
-        max_top_eigenvalue=res["max_lam_max"],
-        mp_top_edge=edge,
-        exact_p_nsd=nsd_probability_r1(width, variance) if rank == 1 else None,
-        failure_bound=nsd_failure_bound(width, rank, variance),
-        stated_eigenvalues=f"{variance * width:.6g} (x{rank}), 0 (x{width - rank})",
-        exact_eigenvalues=f"s_i(A)^2 - 1 (x{rank}), -1 (x{width - rank})",
-    )

@@ -14,16 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from . import api
+from .config import default_jobs
+from .probes import Probe, all_probes, seed_arg
 from .progress import stderr_progress
-from .render import (
-    FORMATS,
-    render_claim,
-    render_claim_list,
-    render_claim_table,
-    render_derivation,
-    render_m_delta,
-    render_result,
-)
+from .render import FORMATS, render_claim, render_claim_list, render_claim_table, render_derivation, render_result
 
 PROG = "lora-theorems"
 
@@ -35,16 +29,6 @@ class UsageError(ValueError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         raise UsageError(message)
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {value}")
-    return value
 
 
 def _profile(text: str) -> str:
@@ -71,73 +55,101 @@ def _format(text: str) -> str:
     return text
 
 
-def _number(kind):
-    def parse(text: str):
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-
-    return parse
-
-
 def _print_json(data) -> None:
     """Strict JSON (no NaN literals) on stdout."""
     json.dump(data, sys.stdout, indent=1, allow_nan=False)
     sys.stdout.write("\n")
 
 
-_EPILOG = """\
+_EXAMPLES_BEFORE = """\
 examples:
   lora-theorems list                          the claims: ids and titles (runs nothing)
   lora-theorems list --run                    the same with verdicts (runs the quick checks)
   lora-theorems show L4 --no-run              statement, hypotheses, formalizations
   lora-theorems check L4 M3 --seed 1          evidence and verdicts of two claims
+  lora-theorems check L4 --jobs 2             the same checks in two processes (same output)
   lora-theorems ledger --json > ledger.json   every number, as JSON
   lora-theorems derive L2 --format latex      a checked derivation, step by step
-  lora-theorems m-delta --width 64 --rank 64 --variance 0.014
-  lora-theorems attack --attack backdoor --rate 0.05 --rank 4 --variance 0.0625
+"""
+_EXAMPLES_AFTER = """\
   lora-theorems report --profile full --seed 0 --out reports
 
 Bad input prints one line 'lora-theorems: error: ...' on stderr and exits with code 2.
 'command --help' describes each command's options.
 """
 
+#: the commands of the CLI itself; the probes' commands come from the papers (lora_theorems.probes)
+COMMANDS = ("list", "show", "check", "ledger", "derive", "report")
 
-def _add_run_options(p: argparse.ArgumentParser, profile_default: str | None = "quick") -> None:
+
+def _epilog(probes: Sequence[Probe]) -> str:
+    return _EXAMPLES_BEFORE + "".join(f"  {PROG} {p.example}\n" for p in probes if p.example) + _EXAMPLES_AFTER
+
+
+def _jobs(text: str) -> int:
+    from .config import validate_jobs
+
+    try:
+        return validate_jobs(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"jobs must be a positive integer, got {text!r}") from None
+
+
+def _dask(text: str) -> str:
+    from .config import RunConfig
+
+    try:
+        return str(RunConfig(dask=text).dask)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _reach_dask(address: str, timeout_s: float = 10.0) -> None:
+    """Connect to the scheduler once before any work, so an unreachable or malformed address
+    is one line (exit 2) instead of a traceback after the run has started."""
+    from distributed import Client
+
+    try:
+        with Client(address, timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {' '.join(str(exc).split())}") from None
+
+
+def _add_run_options(p: argparse.ArgumentParser, profile_default: str | None = "quick", parallel: bool = False) -> None:
     p.add_argument("--profile", type=_profile, default=profile_default, metavar="{quick,full}",
                    help="quick: the CI sweeps, same verdicts (default: %(default)s); full: the committed report's"
                    if profile_default else
                    "quick (CI sweeps) or full; default: the profile of the report already in --out, else quick")
-    p.add_argument("--seed", type=_seed, default=0, metavar="S",
+    p.add_argument("--seed", type=seed_arg, default=0, metavar="S",
                    help="non-negative integer seeding every Monte Carlo draw; recorded in the output (default: 0)")
     p.add_argument("--backend", type=_backend, default="numpy", metavar="{numpy,cupy}",
                    help="array library of the numerics: numpy (default) or cupy on a GPU (needs the [gpu] extra)")
+    if parallel:
+        p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                       help="run the checks in N local processes (default: this machine's cores, "
+                            f"{default_jobs()} here); the output is the same bytes for any N")
+        p.add_argument("--dask", type=_dask, default=None, metavar="ADDRESS",
+                       help="submit the checks to the Dask distributed scheduler at ADDRESS (e.g. tcp://host:8786; "
+                            "needs the [dask] extra); --jobs is then ignored")
 
 
-def _add_attack_parser(sub) -> None:
-    """``lora-theorems attack``: FF vs LoRA under one poisoning attack (claim L8; lora_theorems.attack)."""
-    p = sub.add_parser("attack", help="probe claim L8 at one configuration: FF vs LoRA under poisoning",
-                       description="FF vs LoRA fine-tuning of a network pretrained on sklearn's digits, under "
-                                   "label-flip or backdoor poisoning: clean accuracy, accuracy under attack, ASR, "
-                                   "paired differences with intervals, per control reading.")
-    p.add_argument("--attack", required=True, metavar="{label-flip,backdoor}", help="the poisoning attack")
-    p.add_argument("--rate", type=_number(float), required=True, help="poison rate in [0, 1)")
-    p.add_argument("--rank", type=_number(int), required=True, help="LoRA rank, 1..16 (the layer's width)")
-    p.add_argument("--variance", type=_number(float), required=True, help="variance of A's entries, > 0")
-    p.add_argument("--regime", default="kernel", metavar="{kernel,finite}",
-                   help="kernel: linearized fine-tuning (exact); finite: gradient descent (default: kernel)")
-    p.add_argument("--activation", default="relu", metavar="{relu,erf}", help="default: relu")
-    p.add_argument("--seeds", type=_number(int), default=16, help="paired repetitions (default 16, at most 256)")
-    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="non-negative integer (default: 0)")
+def _add_probe_parser(sub, probe: Probe) -> None:
+    """One sub-command for a probe a paper declared (:mod:`lora_theorems.probes`)."""
+    if probe.name in COMMANDS:
+        raise RuntimeError(f"probe {probe.name!r} would hide the CLI's own command of that name")
+    p = sub.add_parser(probe.name, help=probe.summary, description=probe.description or None)
+    probe.add_arguments(p)
     p.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.set_defaults(probe=probe)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
+    probes = all_probes()
     parser = _Parser(prog=PROG, description="Verify the claims of LoRA papers: statements, evidence, verdicts.",
-                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                     epilog=_epilog(probes), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
@@ -156,63 +168,54 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="run the checks of claims, print evidence and verdicts",
                        description="Run the checks of the given claims and print their evidence and verdicts.")
     p.add_argument("ids", nargs="+", metavar="ID", help="claim ids, e.g. L4 M3")
-    _add_run_options(p)
+    _add_run_options(p, parallel=True)
     p = sub.add_parser("ledger", help="the whole ledger", description="Run every check; print the ledger.")
     p.add_argument("--json", action="store_true", required=True, help="JSON on stdout (required)")
-    _add_run_options(p)
+    _add_run_options(p, parallel=True)
     p = sub.add_parser("derive", help="print a claim's checked derivation step by step",
                        description="The derivations a claim's symbolic checks verified, step by step.")
     p.add_argument("id", metavar="ID", help="claim id, e.g. L2")
     p.add_argument("--format", type=_format, default="markdown", metavar="{markdown,latex,text}",
                    help="output format (default: markdown, as in the report)")
-    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="non-negative integer (default: 0)")
-    p = sub.add_parser("m-delta", help="probe claim L4 at one (width, rank, variance)")
-    p.add_argument("--width", type=_number(int), required=True, help="n, the input width of the layer")
-    p.add_argument("--rank", type=_number(int), required=True, help="r <= n")
-    p.add_argument("--variance", type=_number(float), required=True, help="sigma_a^2 > 0")
-    p.add_argument("--trials", type=_number(int), default=2000,
-                   help="Monte Carlo draws (default 2000); work estimated beyond 2 GiB or 30 minutes is refused")
-    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="non-negative integer (default: 0)")
-    p.add_argument("--json", action="store_true", help="JSON on stdout")
-    _add_attack_parser(sub)
+    p.add_argument("--seed", type=seed_arg, default=0, metavar="S", help="non-negative integer (default: 0)")
+    for probe in probes:
+        _add_probe_parser(sub, probe)
     p = sub.add_parser("report", help="write the verification report (Markdown and figures)",
                        description="Run every check and write the report: index.md, a page per claim, "
                                    "figures/, run.json. An earlier report in --out is replaced atomically; "
                                    "files in it that the toolkit did not write are kept.")
-    _add_run_options(p, profile_default=None)
+    _add_run_options(p, profile_default=None, parallel=True)
     p.add_argument("--out", default="reports", metavar="DIR", help="output directory (default: reports)")
     p.add_argument("--force", action="store_true",
                    help="replace a report of another profile (refused without it)")
     return parser
 
 
+def _run_probe(probe: Probe, args: argparse.Namespace) -> int:
+    progress = stderr_progress()  # long probes say how far they are; refused ones fail before any work
+    try:
+        rep = probe.run(args, progress)
+    finally:
+        progress.close()
+    if args.json:
+        _print_json(rep.to_json())
+    else:
+        print(probe.render(rep))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command is None:
-        raise UsageError("a command is required (list, show, check, ledger, derive, m-delta, attack, report)")
+        names = [*COMMANDS[:-1], *(p.name for p in all_probes()), COMMANDS[-1]]
+        raise UsageError(f"a command is required ({', '.join(names)})")
+    probe = getattr(args, "probe", None)
+    if isinstance(probe, Probe):
+        return _run_probe(probe, args)
     if args.command == "derive":
         if args.format not in FORMATS:
             raise ValueError(f"unknown format {args.format!r} (choose markdown, latex or text)")
         ds = api.derive(args.id, seed=args.seed)
         print("\n\n".join(render_derivation(d, args.format) for d in ds))
-        return 0
-    if args.command == "attack":
-        from .attack import render_attack, simulate_attack
-
-        rep = simulate_attack(args.attack, args.rate, args.rank, args.variance, regime=args.regime,
-                              seeds=args.seeds, seed=args.seed, activation=args.activation)
-        _print_json(rep.to_json()) if args.json else print(render_attack(rep))
-        return 0
-    if args.command == "m-delta":
-        progress = stderr_progress()  # long probes say how far they are; refused ones fail before any work
-        try:
-            rep = api.explore_m_delta(args.width, args.rank, args.variance, trials=args.trials, seed=args.seed,
-                                      progress=progress)
-        finally:
-            progress.close()
-        if args.json:
-            _print_json(rep.to_json())
-        else:
-            print(render_m_delta(rep))
         return 0
     if args.command == "show" and args.no_run:
         print(render_claim(api.get_claim(args.id)))
@@ -221,28 +224,30 @@ def _run(args: argparse.Namespace) -> int:
         print(render_claim_list(api.list_claims()))
         return 0
     # validate everything before any long work starts
-    ids = {"list": None, "ledger": None, "report": None, "show": [args.__dict__.get("id")]}.get(
-        args.command, args.__dict__.get("ids")
-    )
+    ids: list[str] | None = [args.id] if args.command == "show" else args.ids if args.command == "check" else None
     api.resolve_ids(ids)
-    api.validate_run_options(args.profile or "quick", args.seed, args.backend)
-    if args.command == "report":
-        from .report import write_report
-
-        progress = stderr_progress()
-        try:
-            path = write_report(args.out, profile=args.profile, seed=args.seed, backend=args.backend, progress=progress,
-                                force=args.force)
-        finally:
-            progress.close()
-        print(path)
-        return 0
+    jobs = getattr(args, "jobs", None)
+    dask = getattr(args, "dask", None)
+    if jobs is None:
+        jobs = default_jobs() if args.command in ("check", "ledger", "report") else 1
+    api.validate_run_options(args.profile or "quick", args.seed, args.backend, jobs, dask)
+    if dask is not None:
+        _reach_dask(dask)
     progress = stderr_progress()
     try:
-        ledger = api.build_ledger(ids, profile=args.profile, seed=args.seed, backend=args.backend, progress=progress)
+        if args.command == "report":
+            from .report import write_report
+
+            path = write_report(args.out, profile=args.profile, seed=args.seed, backend=args.backend, progress=progress,
+                                force=args.force, jobs=jobs, dask=dask)
+        else:
+            ledger = api.build_ledger(ids, profile=args.profile, seed=args.seed, backend=args.backend, jobs=jobs,
+                                      dask=dask, progress=progress)
     finally:
         progress.close()
-    if args.command == "list":
+    if args.command == "report":
+        print(path)
+    elif args.command == "list":
         print(f"profile={ledger.profile} seed={ledger.seed} backend={ledger.backend}")
         print(render_claim_table(ledger.results))
     elif args.command == "ledger":

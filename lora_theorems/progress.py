@@ -4,32 +4,38 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from typing import TextIO
 
 
-def stderr_progress(stream: TextIO | None = None) -> Callable[[str], None]:
-    """A ``progress(msg)`` callable for long runs.
+class StderrProgress:
+    """A ``progress(msg)`` callable for long runs; :meth:`close` ends its status line.
 
     On a terminal it rewrites one status line (with the elapsed time); otherwise (CI, a
     pipe, a log file) it prints one plain line per message, so logs stay readable.
     """
-    stream = stream or sys.stderr
-    t0 = time.perf_counter()
-    tty = hasattr(stream, "isatty") and stream.isatty()
 
-    def progress(msg: str) -> None:
-        elapsed = time.perf_counter() - t0
-        if tty:
-            stream.write(f"\r\x1b[K[{elapsed:6.1f}s] {msg}")
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.written = False
+
+    def __call__(self, msg: str) -> None:
+        elapsed = time.perf_counter() - self.t0
+        if self.tty:
+            self.stream.write(f"\r\x1b[K[{elapsed:6.1f}s] {msg}")
         else:
-            stream.write(f"[{elapsed:6.1f}s] {msg}\n")
-        stream.flush()
+            self.stream.write(f"[{elapsed:6.1f}s] {msg}\n")
+        self.stream.flush()
+        self.written = True
 
-    def close() -> None:
-        if tty:
-            stream.write("\n")
-            stream.flush()
+    def close(self) -> None:
+        """End the live status line on a terminal (nothing to do if nothing was shown)."""
+        if self.tty and self.written:
+            self.stream.write("\n")
+            self.stream.flush()
 
-    progress.close = close  # type: ignore[attr-defined]
-    return progress
+
+def stderr_progress(stream: TextIO | None = None) -> StderrProgress:
+    """A :class:`StderrProgress` on ``stream`` (default: ``sys.stderr``)."""
+    return StderrProgress(stream)

@@ -23,7 +23,7 @@ from . import claims as _claims_pkg
 from .checks import CheckSpec, spec_of
 from .ledger import Claim
 
-__all__ = ["Paper", "papers", "all_claims", "get_claim", "checks_of", "resolve_ids"]
+__all__ = ["Paper", "all_claims", "checks_of", "get_claim", "paper_packages", "papers", "resolve_ids"]
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,11 @@ def _natural(claim_id: str) -> tuple:
 
 
 @functools.cache
-def _discover() -> tuple[tuple[Paper, ...], dict[str, tuple[Claim, ModuleType]]]:
-    found_papers: list[Paper] = []
-    found_claims: dict[str, tuple[Claim, ModuleType]] = {}
+def paper_packages() -> tuple[ModuleType, ...]:
+    """The paper packages (sub-packages of :mod:`lora_theorems.claims` that define ``PAPER``),
+    by paper id.  Imports only their ``__init__`` modules (their ``PROBES`` are read from
+    there by :mod:`lora_theorems.probes`), not the claim modules."""
+    found: list[ModuleType] = []
     for pinfo in pkgutil.iter_modules(_claims_pkg.__path__, _claims_pkg.__name__ + "."):
         if not pinfo.ispkg:
             continue
@@ -53,17 +55,29 @@ def _discover() -> tuple[tuple[Paper, ...], dict[str, tuple[Claim, ModuleType]]]
         paper = getattr(pkg, "PAPER", None)
         if paper is None:
             continue
-        found_papers.append(paper)
+        if not isinstance(paper, Paper):
+            raise RuntimeError(f"{pinfo.name}.PAPER must be a Paper, got {type(paper).__name__}")
+        found.append(pkg)
+    ids = [pkg.PAPER.id for pkg in found]
+    if len(set(ids)) != len(ids):
+        raise RuntimeError(f"paper id defined twice: {sorted(i for i in ids if ids.count(i) > 1)[0]}")
+    return tuple(sorted(found, key=lambda pkg: pkg.PAPER.id))
+
+
+@functools.cache
+def _discover() -> tuple[tuple[Paper, ...], dict[str, tuple[Claim, ModuleType]]]:
+    found_claims: dict[str, tuple[Claim, ModuleType]] = {}
+    packages = paper_packages()
+    for pkg in packages:
         for cinfo in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
             mod = importlib.import_module(cinfo.name)
             claim = getattr(mod, "CLAIM", None)
             if claim is None:
                 continue
             if claim.id in found_claims:
-                raise RuntimeError(f"claim id {claim.id} defined twice ({cinfo.name})")
+                raise RuntimeError(f"claim id {claim.id} defined twice ({found_claims[claim.id][1].__name__}, {cinfo.name})")
             found_claims[claim.id] = (claim, mod)
-    found_papers.sort(key=lambda p: p.id)
-    return tuple(found_papers), found_claims
+    return tuple(pkg.PAPER for pkg in packages), found_claims
 
 
 def papers() -> tuple[Paper, ...]:

@@ -286,23 +286,3 @@ def render_counterexample(counterexample: Mapping[str, Any]) -> str:
         sep = "," if i < len(data) - 1 else ""
         lines.append(f" {key}: " + _json_block(v, " " * (len(key) + 3)) + sep)
     return "{\n" + "\n".join(lines) + "\n}"
-
-
-def render_m_delta(rep) -> str:
-    """Text for :func:`lora_theorems.api.explore_m_delta` (``lora-theorems m-delta``)."""
-    lo, hi = rep.ci
-    lines = [
-        f"L4 probe: n = {rep.width}, r = {rep.rank}, sigma_a^2 = {rep.variance:.6g} "
-        f"(sigma_a^2 n = {rep.variance * rep.width:.6g}), {rep.trials} draws, seed {rep.seed}",
-        f"  P(A^T A - I NSD)         {rep.p_nsd:.4f}   [{lo:.4f}, {hi:.4f}] ({rep.confidence:g} Clopper-Pearson)",
-    ]
-    if rep.exact_p_nsd is not None:
-        lines.append(f"  exact (r = 1, chi^2_n)    {rep.exact_p_nsd:.4f}")
-    lines += [
-        f"  bound P(not NSD) <=       {format_value(rep.failure_bound)}  (Gaussian concentration)",
-        f"  max lambda_max seen       {rep.max_top_eigenvalue:.4g}",
-        f"  Marchenko-Pastur edge     {rep.mp_top_edge:.4g}  (sigma_a^2 (sqrt n + sqrt r)^2 - 1)",
-        f"  eigenvalues as stated     {rep.stated_eigenvalues}",
-        f"  eigenvalues, exactly      {rep.exact_eigenvalues}",
-    ]
-    return "\n".join(lines)

@@ -1,7 +1,10 @@
 """Paper L: Liang, Hu, Ye, Xiao, Li, "Does Low Rank Adaptation Lead to Lower Robustness
 against Training-Time Attacks?", ICML 2025 (PMLR 267:37181-37207), arXiv 2505.12871."""
 
+from lora_theorems.claims.paper_l.probes import PROBES
 from lora_theorems.registry import Paper
+
+__all__ = ["PAPER", "PROBES"]
 
 PAPER = Paper(
     id="L",
