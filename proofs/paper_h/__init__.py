@@ -1,0 +1,1 @@
+"""Derivations of paper H (SymPy): the projection mechanism's identities."""
