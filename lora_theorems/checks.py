@@ -123,11 +123,13 @@ def check(
     the run asks for, and its evidence says so.
     """
 
+    evidence_kind = EvidenceKind(kind)  # a typo fails where the check is declared
+
     def deco(func: Callable[[CheckContext], Outcome]):
         spec = CheckSpec(
             name=name or func.__name__,
             formalization=formalization,
-            kind=EvidenceKind(kind),
+            kind=evidence_kind,
             func=func,
             doc=(func.__doc__ or "").strip(),
             backends=tuple(backends),

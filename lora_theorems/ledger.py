@@ -34,7 +34,8 @@ checkable as-written formalizations of a claim.
 A failed record must carry a concrete counterexample (enforced when the record is made),
 so every ``refuted`` or ``conditional`` verdict points at numbers anyone can re-check.
 Evidence with ``passed is None`` (a measured rate, a descriptive table) informs the report
-but never decides a verdict. ``passed`` is strictly ``True``, ``False`` or ``None``: NumPy
+but never decides a verdict. A record cannot pass with a NaN worst margin (a comparison
+with NaN decided nothing; a check must count it as the worst case). ``passed`` is strictly ``True``, ``False`` or ``None``: NumPy
 booleans are converted when the record is made and anything else is refused, so a check
 whose result is a NumPy ``False`` cannot slip through an identity test as "not failed".
 """
@@ -333,6 +334,10 @@ class Evidence:
         if self.passed is False and not self.counterexample:
             raise ValueError(
                 f"evidence {self.check!r} of claim {self.claim} failed without a counterexample"
+            )
+        if self.passed is True and self.worst_margin is not None and math.isnan(float(self.worst_margin)):
+            raise ValueError(
+                f"evidence {self.check!r} of claim {self.claim} passed with a NaN worst margin (NaN decides nothing)"
             )
         if self.kind is EvidenceKind.STATISTICAL and self.passed is not None and self.false_alarm_rate is None:
             raise ValueError(

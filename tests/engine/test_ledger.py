@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from lora_theorems.ledger import (
@@ -198,3 +199,101 @@ def test_not_checkable_reading_never_counts_as_passed():
 def test_only_as_written_readings_can_be_not_checkable():
     with pytest.raises(ValueError, match="not checkable"):
         Formalization("a", "l", "s", reading=CORRECTED, not_checkable="why")
+
+
+# --- verdict-rule edge cases (issue 9) --------------------------------------------------------
+
+ALL3 = Claim(
+    id="X1", paper="X", title="toy", statement="$x \\le 1$", source="test",
+    formalizations=(
+        Formalization("written", "layer", "x <= 1"),
+        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED),
+        Formalization("fixed-too", "layer", "x <= 3", reading=CORRECTED),
+        Formalization("instead", "layer", "x is unbounded", reading="finding"),
+        Formalization("bert", "training", "BERT numbers", not_checkable="needs model weights"),
+    ),
+)
+
+
+def test_a_failed_finding_never_refutes_a_verified_claim():
+    r = derive_verdict(FOUND, [ev("written", True), ev("instead", False, "finding")])
+    assert r.verdict is Verdict.VERIFIED and r.corrected_statement is None
+
+
+def test_a_finding_alone_decides_nothing():
+    for passed in (True, False):
+        assert derive_verdict(FOUND, [ev("instead", passed, "finding")]).verdict is Verdict.OPEN
+
+
+def test_a_record_calling_itself_as_written_about_a_finding_does_not_decide():
+    # the claim says "instead" is a finding: a failed record about it labelled as_written is not a refutation
+    r = derive_verdict(FOUND, [ev("written", True), ev("instead", False, AS_WRITTEN)])
+    assert r.verdict is Verdict.VERIFIED
+
+
+def test_a_failed_not_checkable_record_neither_refutes_nor_blocks():
+    r = derive_verdict(NC, [ev("written", True), ev("bert", False)])
+    assert r.verdict is Verdict.VERIFIED and "not checkable here: bert" in r.reason
+
+
+def test_a_claim_whose_only_as_written_reading_is_not_checkable_stays_open():
+    only = Claim(id="X1", paper="X", title="t", statement="s", source="test", formalizations=(
+        Formalization("bert", "training", "BERT numbers", not_checkable="needs model weights"),
+        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED),
+    ))
+    r = derive_verdict(only, [ev("bert", True), ev("fixed", True, CORRECTED)])
+    assert r.verdict is Verdict.OPEN and r.corrected_statement is None and "bert" in r.reason
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_corrected_statement_is_used_only_when_the_claim_as_written_fails(fixed):
+    r = derive_verdict(CLAIM, [ev("written", True), ev("fixed", fixed, CORRECTED)])
+    assert r.verdict is Verdict.VERIFIED and r.corrected_statement is None
+
+
+def test_descriptive_corrected_evidence_does_not_hold():
+    r = derive_verdict(CLAIM, [ev("written", False), ev("fixed", None, CORRECTED)])
+    assert r.verdict is Verdict.REFUTED and r.corrected_statement is None
+
+
+def test_conditional_carries_only_the_corrected_statements_that_hold():
+    r = derive_verdict(ALL3, [ev("written", False), ev("fixed", True, CORRECTED), ev("fixed-too", False, CORRECTED)])
+    assert r.verdict is Verdict.CONDITIONAL and r.corrected_statement == "x <= 2"
+    r = derive_verdict(ALL3, [ev("written", False), ev("fixed", True, CORRECTED), ev("fixed-too", True, CORRECTED)])
+    assert r.corrected_statement == "x <= 2\n\nx <= 3"
+
+
+def test_one_failed_record_outweighs_any_number_of_passes():
+    r = derive_verdict(CLAIM, [ev("written", True)] * 50 + [ev("written", False)])
+    assert r.verdict is Verdict.REFUTED
+
+
+def test_evidence_about_another_claim_is_ignored():
+    other = Evidence(claim="X2", check="c", formalization="written", reading=AS_WRITTEN, kind=EvidenceKind.NUMERIC,
+                     passed=False, summary="", counterexample={"x": 9})
+    assert derive_verdict(CLAIM, [ev("written", True), other]).verdict is Verdict.VERIFIED
+
+
+def test_the_verdict_does_not_depend_on_the_order_of_the_evidence():
+    records = [ev("written", False), ev("fixed", True, CORRECTED), ev("written", True), ev("fixed-too", False, CORRECTED)]
+    verdicts = {derive_verdict(ALL3, order) for order in (records, records[::-1], records[1:] + records[:1])}
+    assert len(verdicts) == 1 and next(iter(verdicts)).verdict is Verdict.CONDITIONAL
+
+
+def test_a_nan_worst_margin_cannot_pass():
+    with pytest.raises(ValueError, match="NaN worst margin"):
+        ev("written", True, worst_margin=float("nan"))
+    with pytest.raises(ValueError, match="NaN worst margin"):
+        ev("written", True, worst_margin=np.float64("nan"))
+
+
+def test_a_nan_worst_margin_may_fail_and_is_strict_json():
+    e = ev("written", False, worst_margin=float("nan"))
+    assert derive_verdict(CLAIM, [e]).verdict is Verdict.REFUTED
+    assert json.loads(json.dumps(e.to_json(), allow_nan=False))["worst_margin"] == "nan"
+
+
+def test_margins_never_decide_only_passed_does():
+    # a pass with a negative margin (inside a stated tolerance) and a fail with a positive one: the flags decide
+    assert derive_verdict(CLAIM, [ev("written", True, worst_margin=-1e-300)]).verdict is Verdict.VERIFIED
+    assert derive_verdict(CLAIM, [ev("written", False, worst_margin=1.0)]).verdict is Verdict.REFUTED
