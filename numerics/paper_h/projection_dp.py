@@ -59,6 +59,7 @@ __all__ = [
     "audited_epsilon",
     "asymmetry",
     "symmetry_distinguisher",
+    "lora_fa_first_step",
 ]
 
 #: The readings of ``kappa_m(q)`` in H1's epsilon bound (the source does not define it):
@@ -328,3 +329,20 @@ def symmetry_distinguisher(Y: np.ndarray, V: np.ndarray, tol: float = 1e-10) -> 
     """
     tol = validate_variance(tol, "tolerance", allow_zero=False)
     return asymmetry(Y, V) <= tol
+
+
+def lora_fa_first_step(G: np.ndarray, r: int, eta: float, trials: int, rng: np.random.Generator) -> np.ndarray:
+    """M4 corrected (via H1/H2): the merged update ``W_1 - W_0 = B_1 A`` of one LoRA-FA step from
+    ``B = 0`` for a batch gradient ``G`` (``m x n``), computed the LoRA way: the gradient with
+    respect to ``B`` is ``G A^T``, ``B_1 = -eta G A^T``. Returns ``(trials, m, n)``; it equals
+    ``-eta (M G^T)^T`` with ``M = A^T A`` (the projection mechanism on ``G^T``, post-processed)."""
+    G = np.atleast_2d(np.asarray(G, dtype=float))
+    if G.ndim != 2 or not np.all(np.isfinite(G)):
+        raise ValueError(f"G must be a finite m x n matrix, got shape {G.shape}")
+    r = validate_positive_int(r, "rank")
+    eta = validate_variance(eta, "learning rate", allow_zero=False)
+    trials = validate_positive_int(trials, "trials")
+    rng = validate_rng(rng)
+    A = rng.standard_normal((trials, r, G.shape[1])) / math.sqrt(r)
+    B1 = -eta * np.einsum("mn,trn->tmr", G, A)  # -eta * dL/dB = -eta G A^T
+    return np.einsum("tmr,trn->tmn", B1, A)

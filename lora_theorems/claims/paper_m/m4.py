@@ -3,10 +3,17 @@
 The DP-SGD guarantee rests on noise that is fresh at each step, independent of the data,
 Gaussian, and unknown to the adversary. Each assumption is a formalization here, tested
 against what LoRA-FA actually does (numerics: :mod:`lora_theorems.numerics.paper_m.noise`, :mod:`lora_theorems.numerics.paper_m.privacy`).
+
+The corrected statement comes from paper H (claims H1, H2; numerics
+:mod:`lora_theorems.numerics.paper_h.projection_dp`): one LoRA-FA step from ``B = 0`` releases
+``-eta (A^T A G^T)^T``, the projection mechanism on ``G^T``; for a unit-normalized vector query
+with enough alignment and ``A`` kept secret it is ``(eps_rho, delta_rho)``-DP, for matrix
+queries it is not DP at all.
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.ledger import AS_WRITTEN, Claim, EvidenceKind, Formalization, Table
+from lora_theorems.helpers import FAMILY_ALPHA
+from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Table
 
 CLAIM = Claim(
     id="M4",
@@ -61,11 +68,39 @@ CLAIM = Claim(
             reading=AS_WRITTEN,
             covers="'low-rank adaptation implicitly provides privacy w.r.t. the fine-tuning data'",
         ),
+        Formalization(
+            key="vector-query-dp",
+            level="training",
+            statement=(
+                r"Added hypotheses (paper H, Theorem 1): the adapted layer has one output row, so the batch gradient is a "
+                r"vector $g = G^T\in\mathbb R^n$, normalized to $\|g\| = 1$; neighbouring datasets' gradients have "
+                r"alignment $g^Tg'\ge\rho > t_r(1-\delta')/\sqrt{r+t_r(1-\delta')^2}$ ($t_r$ Student's t quantile); "
+                r"$A$ is kept secret (only the merged update $W_1 - W_0$ is released); one step from $B = 0$. Then the "
+                r"LoRA-FA step is $(\epsilon_\rho,\delta_\rho)$-DP with $\delta_\rho = F_{t_r}(-\rho\sqrt{r/(1-\rho^2)}) + 3\delta'$ and "
+                r"$\epsilon_\rho = \frac{n+r-1}{2}\ln(\rho+K) + \frac{(1-\rho+K)\,\kappa_{n+r-1}(1-\delta')}{2(\rho-K)}$, "
+                r"$K = \sqrt{(1-\rho^2)/r}\,t_r(1-\delta')$, $\kappa_m$ the $\chi^2_m$ quantile."
+            ),
+            reading=CORRECTED,
+            covers="'low-rank adaptation implicitly provides privacy', restricted to where it is true",
+        ),
+        Formalization(
+            key="matrix-query-not-dp",
+            level="training",
+            statement=(
+                r"For matrix gradients ($m\ge2$ output rows, not of the form $u\,g^T$), one LoRA-FA step is not "
+                r"$(\varepsilon,\delta)$-DP for any finite $\varepsilon$ and $\delta<1$ even with $A$ secret and normalized, "
+                r"aligned rows: $G\,\Delta W^T$ is symmetric under $G$ and a.s. not under $G'$ (paper H, H2)."
+            ),
+            reading=FINDING,
+            covers="where the corrected statement stops: the layers LoRA is used on",
+        ),
     ),
     notes=(
-        "No corrected statement is proposed: the update is a deterministic function of (G, A), A is "
-        "frozen and released, the noise scale is proportional to the gradient, and the noise is not "
-        "Gaussian at finite rank; none of these can be repaired by restating the claim."
+        "As written M4 fails: the update is a deterministic function of (G, A), A is frozen and released, the "
+        "noise scale is proportional to the gradient, and the noise is not Gaussian at finite rank. The corrected "
+        "statement (from paper H, H1) keeps 'LoRA-FA implicitly provides privacy' for one step on a unit-normalized "
+        "vector query with alignment above the threshold and A secret, with explicit (eps_rho, delta_rho); for matrix "
+        "queries no such statement exists (finding, from H2)."
     ),
 )
 
@@ -317,4 +352,136 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
                 caption="LoRA-FA's lower AUC comes with lower memorisation (train accuracy); it is not a DP guarantee",
             ),
         ),
+    )
+
+
+# ----------------------------------------------------------------------------- corrected statement (paper H)
+
+
+def _vector_step_cells(ctx: CheckContext):
+    from lora_theorems.numerics.paper_h.projection_dp import alignment_threshold
+
+    cells = []
+    for n in ctx.pick((3, 8), (2, 3, 8, 16)):
+        for r in ctx.pick((4, 16), (1, 4, 16, 32)):
+            for dp in (0.01, 0.1):
+                th = alignment_threshold(r, dp)
+                for f in ctx.pick((0.3, 0.9), (0.1, 0.3, 0.6, 0.9)):
+                    cells.append((n, r, dp, th + (1 - th) * f))
+    return cells
+
+
+@check("vector-query-dp", kind=EvidenceKind.NUMERIC)
+def m4_vector_step_is_projection(ctx: CheckContext) -> Outcome:
+    """M4 corrected: the merged LoRA-FA update computed the LoRA way (B_1 = -eta G A^T, W_1 - W_0 = B_1 A)
+    equals -eta (M g)^T with M = A^T A, i.e. the projection mechanism of H1 on g = G^T, post-processed by
+    the known bijection y -> -eta y^T (so it has H1's privacy)."""
+    import numpy as np
+
+    from lora_theorems.numerics.paper_h.projection_dp import lora_fa_first_step
+
+    worst = 0.0
+    for n, r in ((3, 1), (8, 4), (16, 32)):
+        g = ctx.rng.standard_normal(n)
+        g /= np.linalg.norm(g)
+        rng_a = np.random.default_rng(ctx.seed + n)
+        dW = lora_fa_first_step(g[None, :], r, 0.1, 500, rng_a)
+        A = np.random.default_rng(ctx.seed + n).standard_normal((500, r, n)) / np.sqrt(r)  # the same draws
+        proj = -0.1 * np.einsum("tij,j->ti", np.einsum("tri,trj->tij", A, A), g)
+        worst = max(worst, float(np.abs(dW[:, 0, :] - proj).max() / np.abs(proj).max()))
+    # two float64 contractions of length <= 32 in different orders: relative gap <= 64 eps ~ 1.4e-14
+    ok = worst <= 1e-13
+    return Outcome(
+        passed=ok,
+        summary=f"LoRA-FA's merged first step = -eta (A^T A g)^T on all draws (largest relative gap {worst:.2g}, float64 reassociation)",
+        params={"eta": 0.1, "draws": 500, "(n, r)": [[3, 1], [8, 4], [16, 32]]},
+        worst_margin=1e-13 - worst,
+        counterexample=None if ok else {"relative_gap": worst},
+    )
+
+
+@check("vector-query-dp", kind=EvidenceKind.STATISTICAL, name="m4_vector_step_audit")
+def m4_vector_step_audit(ctx: CheckContext) -> Outcome:
+    """M4 corrected: audit of the LoRA-FA first step itself (simulated with A, released as W_1 - W_0) on
+    unit single-row gradients of alignment rho above the threshold: the exact privacy loss of
+    y = -(W_1 - W_0)^T / eta and an exact-binomial lower bound on H_{eps_rho} (Bernoulli trick), which
+    must not exceed delta_rho; family-wise false-alarm rate 1e-3 (Bonferroni over cells)."""
+    import numpy as np
+    from scipy import stats
+
+    from lora_theorems.numerics.paper_h.projection_dp import (
+        aligned_pair,
+        delta_rho,
+        epsilon_rho,
+        hockey_stick_counts,
+        lora_fa_first_step,
+        privacy_loss,
+    )
+
+    eta, trials = 0.1, ctx.pick(10000, 20000)
+    cells = _vector_step_cells(ctx)
+    alpha = FAMILY_ALPHA / len(cells)
+    worst, witness, rows = -np.inf, {}, []
+    for n, r, dp, rho in cells:
+        g, gp = aligned_pair(n, rho)
+        y = -lora_fa_first_step(gp[None, :], r, eta, trials, ctx.rng)[:, 0, :] / eta
+        L = privacy_loss(y, g, gp, r)
+        e, dl = epsilon_rho(rho, r, n, dp), delta_rho(rho, r, dp)
+        k = hockey_stick_counts(L, ctx.rng.random(trials), e)
+        lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, trials - k + 1))
+        rows.append((n, r, dp, rho, e, dl, k / trials, lo))
+        if lo - dl > worst:
+            worst = lo - dl
+            witness = {"n": n, "r": r, "delta_prime": dp, "rho": rho, "eps_rho": e, "delta_rho": dl, "hockey_stick_lower": lo, "eta": eta}
+    ok = bool(worst <= 0)
+    return Outcome(
+        passed=ok,
+        summary=(f"one LoRA-FA step on unit vector queries: H at eps_rho stays below delta_rho on all {len(cells)} cells "
+                 f"(largest lower bound minus delta_rho: {worst:.3g})") if ok else
+        f"violation: H at eps_rho >= {witness['hockey_stick_lower']:.4g} > delta_rho = {witness['delta_rho']:.4g}",
+        params={"eta": eta, "trials_per_cell": trials, "kappa": "chi-square quantile"},
+        region={"n": sorted({c[0] for c in cells}), "r": sorted({c[1] for c in cells}), "delta_prime": [0.01, 0.1]},
+        worst_margin=float(-worst),
+        false_alarm_rate=FAMILY_ALPHA,
+        counterexample=None if ok else witness,
+        tables=(Table("Audit of one LoRA-FA step (vector query, A secret)", ("n", "r", "delta'", "rho", "eps_rho", "delta_rho", "H estimate", "H lower"),
+                      tuple(rows[:: max(1, len(rows) // 16)])),),
+    )
+
+
+@check("matrix-query-not-dp", kind=EvidenceKind.STATISTICAL)
+def m4_matrix_step_distinguisher(ctx: CheckContext) -> Outcome:
+    """M4 finding: two-row gradients G = [e3; e1], G' = [e3; rho e1 + sqrt(1-rho^2) e2] (unit, aligned rows):
+    the test 'G (W_1 - W_0)^T symmetric' has TPR 1 and FPR 0 on LoRA-FA steps (exact intervals): no
+    (eps, delta) with delta < 1, whatever the alignment."""
+    import math
+
+    import numpy as np
+
+    from lora_theorems.helpers import proportion_ci
+    from lora_theorems.numerics.paper_h.projection_dp import aligned_pair, lora_fa_first_step, symmetry_distinguisher
+
+    trials = ctx.pick(5000, 20000)
+    rows, worst = [], math.inf
+    for rho in (0.9, 0.999):
+        v2, v2p = aligned_pair(5, rho)
+        v1 = np.zeros(5)
+        v1[2] = 1.0
+        G, Gp = np.stack([v1, v2]), np.stack([v1, v2p])
+        tp = int(symmetry_distinguisher(np.swapaxes(lora_fa_first_step(G, 4, 0.1, trials, ctx.rng), 1, 2), G.T).sum())
+        fp = int(symmetry_distinguisher(np.swapaxes(lora_fa_first_step(Gp, 4, 0.1, trials, ctx.rng), 1, 2), G.T).sum())
+        tlo, _ = proportion_ci(tp, trials, FAMILY_ALPHA / 2)
+        _, fhi = proportion_ci(fp, trials, FAMILY_ALPHA / 2)
+        cert = tlo - math.e * fhi
+        worst = min(worst, cert)
+        rows.append((rho, tp / trials, fp / trials, cert))
+    ok = bool(worst > 0.9)
+    return Outcome(
+        passed=ok,
+        summary=f"symmetry test on LoRA-FA steps with 2-row gradients: TPR >= {min(r_[1] for r_ in rows):.4g}, FPR <= {max(r_[2] for r_ in rows):.4g}; "
+        f"certified delta at eps = 1 >= {worst:.4f} (exact: 1)",
+        params={"n": 5, "r": 4, "eta": 0.1, "trials": trials},
+        false_alarm_rate=FAMILY_ALPHA,
+        counterexample=None if ok else {"rows": rows},
+        tables=(Table("Matrix queries: the symmetry distinguisher on one LoRA-FA step", ("rho", "TPR", "FPR", "certified delta at eps=1"), tuple(rows)),),
     )

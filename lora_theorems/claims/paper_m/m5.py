@@ -64,6 +64,21 @@ CLAIM = Claim(
             reading=FINDING,
             covers="what the JL + clipping argument does establish (a finding, not a correction)",
         ),
+        Formalization(
+            key="normalization-needs-alignment",
+            level="training",
+            statement=(
+                r"Paper H (Theorem 1) gives one LoRA-FA step on a unit-normalized vector gradient a data-independent "
+                r"$(\epsilon_\rho,\delta_\rho)$, but only when neighbouring gradients have alignment $\rho$ above "
+                r"$t_r(1-\delta')/\sqrt{r+t_r(1-\delta')^2}$. Normalization or clipping does not provide it: replacing one of "
+                r"$b$ unit per-example gradients gives normalized batch means with alignment as low as $-1$ (the other "
+                r"$b-1$ cancel), and as low as $1 - 2/(b-1)^2$ even when the other $b-1$ agree."
+            ),
+            # not a corrected statement: it adds a data assumption that clipping cannot supply and the
+            # guarantee is not DP-SGD's at a fixed noise scale (issue 12)
+            reading=FINDING,
+            covers="'augmented with gradient clipping (scaling)': what normalization buys with paper H's theorem",
+        ),
     ),
 )
 
@@ -80,7 +95,8 @@ def m5_jl_tail_exact(ctx: CheckContext) -> Outcome:
 
     ranks = ctx.pick(list(range(1, 65)) + [128, 256, 512, 1024], list(range(1, 1025)))
     epss = ctx.pick(np.linspace(0.01, 0.99, 50), np.linspace(0.005, 0.995, 199))
-    worst, arg = np.inf, None
+    worst = np.inf
+    arg: tuple[int, float, float, float] = (0, 0.0, 0.0, 0.0)
     for r in ranks:
         for e in epss:
             ex, bd = jl_failure_exact(r, float(e)), jl_failure_bound(r, float(e))
@@ -286,7 +302,8 @@ def m5_noise_scale_upper_bound(ctx: CheckContext) -> Outcome:
     ok = worst >= -1e-13 and identity_gap <= 1e-13
     return Outcome(
         passed=bool(ok),
-        summary=f"Var N_ij <= 2C^2/r and E||N||_F^2 <= (n+1)C^2/r on all sampled clipped batches (smallest slack {worst:.3g}, tolerance 1e-13 for float64 round-off where the bound is attained); "
+        summary=f"Var N_ij <= 2C^2/r and E||N||_F^2 <= (n+1)C^2/r on all sampled clipped batches (smallest slack {worst:.3g}, "
+        "tolerance 1e-13 for float64 round-off where the bound is attained); "
         "equality for an aligned batch, zero for a cancelling one",
         params={"C": C, "m": 3, "n": 5},
         worst_margin=float(worst),
@@ -317,4 +334,55 @@ def m5_jl_ratio_is_chi2(ctx: CheckContext) -> Outcome:
         params={"n": n, "trials": trials},
         false_alarm_rate=alpha,
         counterexample=None if ok else {"p_values": ps},
+    )
+
+
+@check("normalization-needs-alignment", kind=EvidenceKind.NUMERIC)
+def m5_alignment_of_normalized_means(ctx: CheckContext) -> Outcome:
+    """M5 finding: alignment of the normalized batch means of neighbouring batches (one of b unit
+    per-example gradients x replaced by x'). With the other b-1 equal to u, (b-1)u + x ranges over a unit
+    sphere around (b-1)u, so the directions lie within angle asin(1/(b-1)) of u and the worst alignment is
+    1 - 2/(b-1)^2 (b >= 3), attained at the tangent points; random replacements never go below it. With
+    the other b-1 cancelling (b odd) the alignment is -1 (x' = -x). Compared with paper H's threshold."""
+    import math
+
+    import numpy as np
+
+    from lora_theorems.numerics.paper_h.projection_dp import alignment_threshold
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+    th = alignment_threshold(16, 0.01)
+    u, e = np.eye(8)[0], np.eye(8)[1]
+    rows, gap = [], 0.0
+    for b in (3, 5, 17, 65, 257):
+        closed = 1 - 2 / (b - 1) ** 2
+        c = (b - 1) * u
+        pn = math.sqrt((b - 1) ** 2 - 1)
+        cos_t, sin_t = pn / (b - 1), 1 / (b - 1)
+        x, xp = pn * (cos_t * u + sin_t * e) - c, pn * (cos_t * u - sin_t * e) - c  # tangent points minus the centre
+        attained = float(unit(c + x) @ unit(c + xp))
+        xs = unit(ctx.rng.standard_normal((ctx.pick(2000, 20000), 2, 8)))
+        sampled = float(np.min((unit(c + xs[:, 0]) * unit(c + xs[:, 1])).sum(-1)))
+        others = np.array([u, -u] * ((b - 1) // 2))  # b odd: the other b-1 cancel
+        S = others.sum(axis=0)
+        cancel_align = float(unit(S + e) @ unit(S - e))
+        gap = max(gap, abs(float(np.linalg.norm(x)) - 1), abs(float(np.linalg.norm(xp)) - 1), abs(attained - closed), max(0.0, closed - sampled))
+        rows.append((b, closed, attained, sampled, cancel_align, th))
+    # float64: vectors of norm <= 256, inner products of 8 terms: errors below 1e-12
+    ok = bool(gap <= 1e-12 and all(r_[4] == -1.0 for r_ in rows))
+    return Outcome(
+        passed=ok,
+        summary=f"worst alignment when the other b-1 agree: 1 - 2/(b-1)^2, attained at the tangent points and never undercut by random "
+        f"replacements (b=3: {rows[0][1]:.3g}, b=17: {rows[2][1]:.4g}); when they cancel: -1; paper H needs rho > {th:.3g} (r=16, delta'=0.01)",
+        params={"dim": 8, "r": 16, "delta_prime": 0.01},
+        counterexample=None if ok else {"gap": gap, "rows": rows},
+        tables=(
+            Table(
+                "Alignment of neighbouring normalized batch means",
+                ("b", "closed form (others agree)", "attained", "sampled minimum", "others cancel", "H1 threshold"),
+                tuple(rows),
+            ),
+        ),
     )
