@@ -49,8 +49,10 @@ __all__ = [
     "mp_top_edge",
     "nsd_failure_bound",
     "nsd_probability_r1",
+    "ScaleSweep",
     "sample_lora_a",
     "sweep_cost",
+    "sweep_scales",
     "sweep_top_eigenvalue",
 ]
 
@@ -348,6 +350,82 @@ def sweep_top_eigenvalue(
         "witness": witness,
         "configs_per_s": trials / max(dt, 1e-12),
     }
+
+
+@dataclass(frozen=True)
+class ScaleSweep:
+    r"""One family of draws ``A = s Z`` read at several scales ``s^2`` (see :func:`sweep_scales`).
+
+    ``gram_top[i]`` is $\lambda_{\max}(Z_iZ_i^T)$ of draw ``i``; for each scale, ``failures`` counts
+    the draws with $\lambda_{\max}(A^TA - I) = s^2\lambda_{\max}(ZZ^T) - 1 > 0$, ``lam_max`` is the
+    largest such value and ``witness`` the first failing $A = sZ_i$ (or ``None``).
+    """
+
+    scales2: tuple[float, ...]
+    gram_top: np.ndarray
+    failures: tuple[int, ...]
+    lam_max: tuple[float, ...]
+    witness: tuple[np.ndarray | None, ...]
+    configs_per_s: float
+
+
+def sweep_scales(
+    rng: np.random.Generator,
+    n: int,
+    r: int,
+    scales2: tuple[float, ...] | list[float],
+    trials: int,
+    *,
+    law: str = "gaussian",
+    batch: int = 4096,
+    backend: str = "numpy",
+) -> ScaleSweep:
+    r"""Monte Carlo of $\lambda_{\max}(A^TA - I)$ at every scale of a family, from one set of draws (L4).
+
+    A law with i.i.d. entries of variance $\sigma^2$ in a scale family is $A = sZ$ with $Z$ of the
+    standard member: ``law="gaussian"`` ($Z_{ij}\sim\mathcal N(0,1)$, $s^2 = \sigma_a^2$) or ``"uniform"``
+    ($Z_{ij}\sim\mathcal U(-1,1)$, $s = b$, half-width).  Since $\lambda_{\max}(A^TA - I) =
+    s^2\lambda_{\max}(ZZ^T) - 1$, one eigensolve per draw serves every scale, instead of one per draw
+    and scale (the scales then share their draws, which a worst case or a Bonferroni family allows).
+    ``trials`` draws of ``Z`` (``r x n``) are made in batches; ``ValueError`` for bad sizes, scales
+    or law, or a batch beyond :data:`MEMORY_LIMIT_BYTES`.
+    """
+    validate_rng(rng)
+    r, n = validate_rank(r, n)
+    validate_positive_int(trials, "trials")
+    scales = tuple(validate_variance(float(v), "scales2") for v in scales2)
+    if not scales:
+        raise ValueError("sweep_scales needs at least one scale")
+    if law not in ("gaussian", "uniform"):
+        raise ValueError(f"law must be 'gaussian' or 'uniform', got {law!r}")
+    cost = check_sweep_budget(n, r, trials, time_limit=None)
+    xp = get_xp(backend if law == "gaussian" else "numpy")
+    tops, witness = [], [None] * len(scales)
+    t0 = time.perf_counter()
+    done = 0
+    while done < trials:
+        b = min(cost.batch, trials - done)
+        Z = random_normal(rng, (b, r, n), 1.0, xp) if law == "gaussian" else rng.uniform(-1.0, 1.0, (b, r, n))
+        top = to_numpy(_gram_top(Z, xp, all_values=False))
+        for j, s2 in enumerate(scales):
+            if witness[j] is None:
+                pos = np.flatnonzero(s2 * top - 1.0 > 0)
+                if pos.size:
+                    witness[j] = math.sqrt(s2) * to_numpy(Z[int(pos[0])])
+        tops.append(top)
+        done += b
+    synchronize(xp)
+    dt = time.perf_counter() - t0
+    g = np.concatenate(tops)
+    lam = [s2 * g - 1.0 for s2 in scales]
+    return ScaleSweep(
+        scales2=scales,
+        gram_top=g,
+        failures=tuple(int((v > 0).sum()) for v in lam),
+        lam_max=tuple(float(v.max()) for v in lam),
+        witness=tuple(witness),
+        configs_per_s=trials * len(scales) / max(dt, 1e-12),
+    )
 
 
 # ----------------------------------------------------------------------------- probability

@@ -109,7 +109,7 @@ def test_uniform_r1_surely_below_one_third_and_exact_above():
         assert n * b * b == pytest.approx(1.0, rel=1e-15)
     for c in (0.5, 0.9):
         b = np.sqrt(3 * c)
-        p, _ = integrate.quad(lambda x: 1 / (2 * b), -1, 1)
+        p, _ = integrate.quad(lambda x, b=b: 1 / (2 * b), -1, 1)
         assert p == pytest.approx(1 / b, rel=1e-12) and p < 1
     # r = n = 2 at the PEFT variance 1/(3n): A = b 11^T (allowed: |entries| = b) has s_max = 2b = sqrt(2) > 1
     b = np.sqrt(3 / 6)
@@ -130,3 +130,51 @@ def test_p_nsd_figure_has_intervals_and_exact_r1_line(claim_result):
     exact = next(s for s in plot.series if "exact" in s.label)
     n = int(plot.title.rsplit("=", 1)[1])
     np.testing.assert_allclose(exact.y, stats.chi2.cdf(n / np.array(exact.x), n), rtol=1e-12)
+
+
+@pytest.mark.parametrize("law", ["gaussian", "uniform"])
+def test_scale_sweep_equals_one_eigensolve_per_scale(law):
+    """sweep_scales reads every scale from one set of draws: recompute each scale's failures, largest
+    lambda_max(A^T A - I) and first witness from the same draws, A = s Z, with the full n x n eigvalsh."""
+    from lora_theorems.numerics.paper_l.m_delta import sweep_scales
+
+    n, r, trials = 6, 3, 300
+    scales2 = (0.05, 0.15, 0.6)
+    res = sweep_scales(np.random.default_rng(5), n, r, scales2, trials, law=law, batch=64)
+    rng = np.random.default_rng(5)
+    Z = rng.standard_normal((trials, r, n)) if law == "gaussian" else rng.uniform(-1.0, 1.0, (trials, r, n))
+    for j, s2 in enumerate(scales2):
+        A = np.sqrt(s2) * Z
+        lam = np.linalg.eigvalsh(np.swapaxes(A, 1, 2) @ A - np.eye(n))[:, -1]
+        assert res.failures[j] == int((lam > 0).sum())
+        assert res.lam_max[j] == pytest.approx(lam.max(), abs=1e-12)
+        if (lam > 0).any():
+            assert np.array_equal(res.witness[j], A[int(np.argmax(lam > 0))])  # the first failing draw
+        else:
+            assert res.witness[j] is None
+    assert res.witness[-1] is not None  # the largest scale fails under both laws
+
+
+def test_scale_sweep_refuses_bad_input():
+    from lora_theorems.numerics.paper_l.m_delta import sweep_scales
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="law"):
+        sweep_scales(rng, 2, 1, (0.1,), 10, law="cauchy")
+    with pytest.raises(ValueError, match="at least one scale"):
+        sweep_scales(rng, 2, 1, (), 10)
+    with pytest.raises(ValueError):
+        sweep_scales(rng, 2, 3, (0.1,), 10)  # r > n
+    with pytest.raises(ValueError):
+        sweep_scales(rng, 2, 1, (-0.1,), 10)
+
+
+def test_uniform_sweep_witness_is_in_the_support_and_a_counterexample(claim_result):
+    ev = _ev(claim_result("L4"), "nsd_uniform_sweep")
+    ce = ev.counterexample
+    A, n = np.array(ce["A"]), ce["n"]
+    assert np.abs(A).max() <= ce["b"] and ce["sigma_a2"] * n < 1 and A.shape == (ce["r"], n)
+    with mpmath.workdps(60):
+        M = mpmath.matrix(A.tolist())
+        top = max(mpmath.eigsy(M.T * M - mpmath.eye(n), eigvals_only=True))
+    assert top > 0

@@ -147,9 +147,10 @@ def _sweep_trials(ctx: CheckContext, n: int) -> int:
     return ctx.pick(2000 if n <= 8 else (400 if n <= 32 else 150), 20000 if n <= 16 else (2000 if n <= 64 else 400))
 
 
-def _l4_grid(ctx: CheckContext) -> list[tuple[int, int, float, int]]:
-    """(n, r, c = sigma_a^2 n, trials) of the as-written sweeps: every width, rank regime and scale."""
-    return [(n, r, c, _sweep_trials(ctx, n)) for n in WIDTHS(ctx) for r in ranks(n) for c in SCALES(ctx)]
+def _l4_grid(ctx: CheckContext) -> list[tuple[int, int, int]]:
+    """(n, r, trials) of the as-written sweeps: every width and rank regime; each reads every scale of
+    :data:`SCALES` from the same draws (``sweep_scales``: one eigensolve per draw, not per draw and scale)."""
+    return [(n, r, _sweep_trials(ctx, n)) for n in WIDTHS(ctx) for r in ranks(n)]
 
 
 @dataclass(frozen=True)
@@ -176,16 +177,17 @@ def _gaussian_sweep(profile: str, seed: int, backend: str) -> _Sweep:
 
     import numpy as np
 
-    from lora_theorems.numerics.paper_l.m_delta import sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import sweep_scales
 
     ctx = CheckContext(profile=profile, seed=seed, rng=np.random.default_rng(seed), backend=backend)
     rows, witnesses, total, t0 = [], Witnesses(), 0, time.perf_counter()
-    for n, r, c, trials in _l4_grid(ctx):
-        res = sweep_top_eigenvalue(ctx.rng, n, r, c / n, trials, backend=backend)
-        total += trials
-        rows.append((n, r, c, trials, res["failures"], float(res["lam_max"].max())))
-        if res["witness"] is not None:
-            witnesses.offer((n, r), (c, res["witness"]))
+    for n, r, trials in _l4_grid(ctx):
+        res = sweep_scales(ctx.rng, n, r, [c / n for c in SCALES(ctx)], trials, backend=backend)
+        for c, k, top, w in zip(SCALES(ctx), res.failures, res.lam_max, res.witness, strict=True):
+            total += trials
+            rows.append((n, r, c, trials, k, top))
+            if w is not None:
+                witnesses.offer((n, r), (c, w))
     return _Sweep(tuple(rows), witnesses, total / (time.perf_counter() - t0), seed)
 
 
@@ -271,7 +273,7 @@ def nsd_counterexample_mpmath(ctx: CheckContext) -> Outcome:
 @check("nsd-almost-surely", kind=EvidenceKind.STATISTICAL)
 def nsd_probability(ctx: CheckContext) -> Outcome:
     """L4 as written ('almost surely'): Clopper-Pearson intervals for P(M_Delta NSD) per configuration,
-    Bonferroni over the grid at family-wise level FAMILY_ALPHA; the claim fails if some upper bound is < 1.
+    Bonferroni over the grid at family-wise level 1e-3; the claim fails if some upper bound is < 1.
     Also tabulates the Marchenko-Pastur prediction c(1+sqrt(r/n))^2 < 1 and the exact r = 1 value."""
     from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1
 
@@ -316,7 +318,7 @@ def _p_nsd_plot(ctx: CheckContext, n: int) -> Plot:
     and the exact r = 1 law F_{chi^2_n}(1/sigma_a^2) as its own line.  Draws from its own shared seed."""
     import numpy as np
 
-    from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1, sweep_top_eigenvalue
+    from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1, sweep_scales
 
     rng = np.random.default_rng(ctx.shared_seed("L4/p-nsd-figure"))
     grid: Any = np.r_[
@@ -329,8 +331,9 @@ def _p_nsd_plot(ctx: CheckContext, n: int) -> Plot:
     series = []
     for r in ranks(n):
         ps, errs = [], []
-        for c in cs:
-            k = trials - sweep_top_eigenvalue(rng, n, r, c / n, trials, backend=ctx.backend, keep_witness=False, keep_values=False)["failures"]
+        res = sweep_scales(rng, n, r, [c / n for c in cs], trials, backend=ctx.backend)  # one set of draws per r
+        for fails in res.failures:
+            k = trials - fails
             lo, hi = proportion_ci(k, trials, 0.05)
             p = k / trials
             ps.append(p)
@@ -344,7 +347,7 @@ def _p_nsd_plot(ctx: CheckContext, n: int) -> Plot:
         title=f"Probability that $A^TA - I$ is negative semi-definite, n = {n}",
         xlabel=r"$\sigma_a^2 n$", ylabel=r"$P(A^TA - I \preceq 0)$",
         series=tuple(series),
-        caption=(f"Monte Carlo, {trials} draws of A per point (i.i.d. N(0, sigma_a^2) entries), bars covering the "
+        caption=(f"Monte Carlo, {trials} draws of A = sigma_a Z per rank, read at every point (i.i.d. N(0, sigma_a^2) entries), bars covering the "
                  "95% Clopper-Pearson interval; the line is the exact r = 1 law. The statement predicts 1 everywhere "
                  "on this axis (sigma_a^2 n < 1); the large-width limit drops from 1 to 0 at c(1 + sqrt(r/n))^2 = 1."),
     )
@@ -368,21 +371,21 @@ def _uniform_lam_max(A):
 @check("nsd-uniform", kind=EvidenceKind.NUMERIC)
 def nsd_uniform_sweep(ctx: CheckContext) -> Outcome:
     """L4 as written with PEFT's law (i.i.d. U(-b, b), b = sqrt(3 sigma_a^2)): the grid of the Gaussian
-    sweep; any draw with lambda_max(A^T A - I) > 0 refutes it.  The witness is truncated toward 0 to 4
+    sweep (A = b V, V ~ U(-1, 1) drawn once per (n, r)); any draw with lambda_max(A^T A - I) > 0 refutes it.  The witness is truncated toward 0 to 4
     decimals (so it stays in the support) and its eigenvalue recomputed in mpmath at 50 digits."""
     import numpy as np
 
-    from lora_theorems.numerics.paper_l.m_delta import mp_lambda_max
+    from lora_theorems.numerics.paper_l.m_delta import mp_lambda_max, sweep_scales
 
     rows, witnesses = [], Witnesses()
-    for n, r, c, trials in _l4_grid(ctx):
-        b = _uniform_b(c / n)
-        A = ctx.rng.uniform(-b, b, (trials, r, n))
-        lam = _uniform_lam_max(A)
-        fails = int((lam > 0).sum())
-        rows.append((n, r, c, trials, fails, round(float(lam.max()), 4)))
-        if fails:
-            witnesses.offer((n, r), (c, b, np.trunc(A[int(np.argmax(lam))] * 1e4) / 1e4))
+    for n, r, trials in _l4_grid(ctx):
+        halfwidths = [_uniform_b(c / n) for c in SCALES(ctx)]
+        # A = b V with V ~ U(-1, 1) i.i.d.: one set of draws per (n, r), read at every half-width b
+        res = sweep_scales(ctx.rng, n, r, [b * b for b in halfwidths], trials, law="uniform")
+        for c, b, k, top, W in zip(SCALES(ctx), halfwidths, res.failures, res.lam_max, res.witness, strict=True):
+            rows.append((n, r, c, trials, k, round(top, 4)))
+            if W is not None:
+                witnesses.offer((n, r), (c, b, np.trunc(W * 1e4) / 1e4))
     bad = [row for row in rows if row[4] > 0]
     ce = None
     for n, r in sorted(witnesses):  # the smallest witness that survives truncation, re-verified at 50 digits
@@ -538,20 +541,21 @@ def corrected_spectrum(ctx: CheckContext) -> Outcome:
 @check("corrected-whp-bound", kind=EvidenceKind.STATISTICAL)
 def corrected_whp_bound(ctx: CheckContext) -> Outcome:
     """Corrected L4: P(not NSD) <= exp(-t^2/2), t = 1/sigma_a - sqrt n - sqrt r > 0; checked with one-sided
-    Clopper-Pearson lower bounds of the failure probability (Bonferroni, family level FAMILY_ALPHA) at t in
-    {0.05, 0.25, 0.5, 1, 1.5} (bounds from 0.999 down to 0.32), r in {1, n/2, n}."""
-    from lora_theorems.numerics.paper_l.m_delta import nsd_failure_bound, sweep_top_eigenvalue
+    Clopper-Pearson lower bounds of the failure probability (Bonferroni, family level 1e-3) at t in
+    {0.05, 0.25, 0.5, 1, 1.5} (bounds from 0.999 down to 0.32), r in {1, n/2, n}; the five t of one (n, r)
+    read the same draws A = sigma_a Z (Bonferroni needs no independence)."""
+    from lora_theorems.numerics.paper_l.m_delta import nsd_failure_bound, sweep_scales
 
     cells, n_draws, t_total = [], 0, 0.0
     for n in WHP_WIDTHS(ctx):
         for r in ranks(n):
-            for t in WHP_SLACKS:
-                s2 = 1.0 / (math.sqrt(n) + math.sqrt(r) + t) ** 2
-                trials = ctx.pick(1000, 10000) if n <= 16 else ctx.pick(200, 2000)
-                res = sweep_top_eigenvalue(ctx.rng, n, r, s2, trials, backend=ctx.backend, keep_witness=False)
-                n_draws += trials
-                t_total += trials / res["configs_per_s"]
-                cells.append(({"n": n, "r": r, "t": t, "sigma_a2": s2}, res["failures"], trials))
+            trials = ctx.pick(1000, 10000) if n <= 16 else ctx.pick(200, 2000)
+            variances = [1.0 / (math.sqrt(n) + math.sqrt(r) + t) ** 2 for t in WHP_SLACKS]
+            res = sweep_scales(ctx.rng, n, r, variances, trials, backend=ctx.backend)  # one set of draws for every t
+            n_draws += trials * len(WHP_SLACKS)
+            t_total += trials * len(WHP_SLACKS) / res.configs_per_s
+            for t, s2, k in zip(WHP_SLACKS, variances, res.failures, strict=True):
+                cells.append(({"n": n, "r": r, "t": t, "sigma_a2": s2}, k, trials))
     cis = binomial_sweep(cells, FAMILY_ALPHA, side="lower")
     rows, worst = [], Worst()
     for cell in cis:
@@ -577,7 +581,7 @@ def corrected_whp_bound(ctx: CheckContext) -> Outcome:
 @check("r1-closed-form", kind=EvidenceKind.STATISTICAL)
 def r1_closed_form(ctx: CheckContext) -> Outcome:
     """L4 finding, r = 1: the exact P(NSD) = chi2_n cdf(1/sigma_a^2) lies in the Clopper-Pearson
-    interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level FAMILY_ALPHA)."""
+    interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level 1e-3)."""
     from lora_theorems.numerics.paper_l.m_delta import nsd_probability_r1, sweep_top_eigenvalue
 
     cells = []

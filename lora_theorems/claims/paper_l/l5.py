@@ -143,8 +143,8 @@ def _interval_margin(stats, exact: float) -> float:
 def operator_norm_growth(ctx: CheckContext) -> Outcome:
     """L5 as written (operator norm): r = n, sigma_a^2 = 1/n; the spectrum of A^T A and ||A^T A - I||_op as n
     grows.  'Converges to 0 in probability' requires P(||M|| > eps) -> 0; we bound P(||M||_op >= 2) from below
-    (one-sided Clopper-Pearson, Bonferroni over n, family level FAMILY_ALPHA) at every width and compare with
-    the Marchenko-Pastur limit 3 (s_max^2 -> 4, s_min^2 -> 0)."""
+    (Clopper-Pearson, Bonferroni over n, family level 1e-3) at every width and compare with the
+    Marchenko-Pastur limit 3 (s_max^2 -> 4, s_min^2 -> 0)."""
     import numpy as np
 
     from lora_theorems.numerics.paper_l.m_delta import mp_density
@@ -197,8 +197,8 @@ def operator_norm_growth(ctx: CheckContext) -> Outcome:
 @check("kernel-difference", kind=EvidenceKind.STATISTICAL)
 def kernel_difference_rate(ctx: CheckContext) -> Outcome:
     """L5 as written (kernel level): for fixed features h (unit direction), h^T(A^T A - I)h'/(|h||h'|) -> 0:
-    n E[q^2] must stay bounded (CLT interval, Bonferroni over n, family level FAMILY_ALPHA, compared with the
-    exact 1 + rho^2) so the RMS difference decays like n^{-1/2}; plus the real LoRA vs FF kernel of one layer."""
+    n E[q^2] must stay bounded (CLT interval, Bonferroni over n, family level 1e-3, compared with the exact
+    1 + rho^2) so the RMS difference decays like n^{-1/2}; plus the real LoRA vs FF kernel of one layer."""
     import numpy as np
 
     from lora_theorems.numerics.paper_l.empirical import empirical_ntk, init_fc_params
@@ -247,7 +247,7 @@ def kernel_difference_rate(ctx: CheckContext) -> Outcome:
 def weak_convergence(ctx: CheckContext) -> Outcome:
     """Corrected L5: E[A^T A] = I (entrywise mean of M within CLT intervals) and Var(u^T M v) = (1+rho^2)/n
     (n E[q^2] interval contains 1 + rho^2) at every width; Bonferroni over all n^2 + len(widths) intervals,
-    family level FAMILY_ALPHA."""
+    family level 1e-3."""
     import numpy as np
 
     widths, n = WEAK_WIDTHS(ctx), 8
