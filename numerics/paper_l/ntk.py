@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import mpmath
 import numpy as np
 import sympy as sp
+from numpy.typing import ArrayLike
 
 from lora_theorems.validate import validate_finite, validate_positive_int, validate_variance
 
@@ -126,7 +127,9 @@ def _check_budget(n: int, depth: int) -> None:
         )
 
 
-def analytic_ntk(X, depth, activation="relu", weight_var=1.0, bias_var=0.0):
+def analytic_ntk(
+    X: ArrayLike, depth: int, activation: str = "relu", weight_var: float = 1.0, bias_var: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Infinite-width NNGP and NTK Gram matrices of a fully connected network (L1, eq. 8-9).
 
     Parameters
