@@ -23,9 +23,6 @@ from lora_theorems.registry import checks_of, get_claim
 
 def fresh(claim_id: str, only: tuple[str, ...] = ()):
     """Run a claim's checks (or only the named ones) afresh; return (verdict over them, evidence by name)."""
-    from lora_theorems.claims.paper_l import l4
-
-    l4._gaussian_sweep.cache_clear()  # the L4 sweep is memoized per process: a mutation must be seen
     claim = get_claim(claim_id)
     specs = [s for s in checks_of(claim.id) if not only or s.name in only]
     assert specs and (not only or len(specs) == len(only)), f"checks {only} not all in {claim_id}"
@@ -39,15 +36,6 @@ def unmutated(claim_result, claim_id: str, only: tuple[str, ...] = ()):
     evidence = tuple(e for e in res.evidence if not only or e.check in only)
     assert not only or len(evidence) == len(only)
     return derive_verdict(res.claim, evidence).verdict, {e.check: e for e in evidence}
-
-
-@pytest.fixture(autouse=True)
-def _no_stale_sweep():
-    from lora_theorems.claims.paper_l import l4
-
-    l4._gaussian_sweep.cache_clear()
-    yield
-    l4._gaussian_sweep.cache_clear()
 
 
 # ----------------------------------------------------------------------------- L4

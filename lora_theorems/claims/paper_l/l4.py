@@ -5,7 +5,6 @@ Exact eigen-structure: :mod:`lora_theorems.proofs.paper_l.m_delta`; sweeps:
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -166,23 +165,19 @@ class _Sweep:
 
 def _l4_sweep(ctx: CheckContext) -> _Sweep:
     """The L4 Monte Carlo sweep, drawn from a shared seed and read by both ``nsd_sweep`` (worst case,
-    witnesses) and ``nsd_probability`` (intervals): the same draws in both, whichever process runs them."""
-    return _gaussian_sweep(ctx.profile, ctx.shared_seed("L4/nsd-sweep"), ctx.backend)
-
-
-@functools.lru_cache(maxsize=2)
-def _gaussian_sweep(profile: str, seed: int, backend: str) -> _Sweep:
-    # a pure function of its arguments (memoized so the two checks reading it draw it once per process)
+    witnesses) and ``nsd_probability`` (intervals): the same draws in both, whichever process runs them.
+    Drawn afresh by each (no state kept between checks; a few seconds in the full profile)."""
     import time
 
     import numpy as np
 
     from lora_theorems.numerics.paper_l.m_delta import sweep_scales
 
-    ctx = CheckContext(profile=profile, seed=seed, rng=np.random.default_rng(seed), backend=backend)
+    seed = ctx.shared_seed("L4/nsd-sweep")
+    rng = np.random.default_rng(seed)
     rows, witnesses, total, t0 = [], Witnesses(), 0, time.perf_counter()
     for n, r, trials in _l4_grid(ctx):
-        res = sweep_scales(ctx.rng, n, r, [c / n for c in SCALES(ctx)], trials, backend=backend)
+        res = sweep_scales(rng, n, r, [c / n for c in SCALES(ctx)], trials, backend=ctx.backend)
         for c, k, top, w in zip(SCALES(ctx), res.failures, res.lam_max, res.witness, strict=True):
             total += trials
             rows.append((n, r, c, trials, k, top))
