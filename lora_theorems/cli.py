@@ -1,5 +1,10 @@
 """The ``lora-theorems`` command: a thin layer over :mod:`lora_theorems.api`.
 
+Its own commands are ``list``, ``show``, ``check``, ``ledger``, ``derive`` and ``report``;
+the papers' probes (``m-delta``, ``attack``, ...) add theirs (:mod:`lora_theorems.probes`).
+``check``, ``ledger`` and ``report`` run the checks in ``--jobs`` local processes or on a
+Dask scheduler (``--dask``); the output does not depend on either.
+
 Every error a user can cause (unknown claim id, bad profile, negative seed, unknown option,
 bad output path) prints one line ``lora-theorems: error: ...`` on stderr and exits with
 code 2; the API raises ``ValueError`` with the same words.

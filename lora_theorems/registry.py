@@ -2,12 +2,13 @@
 
 Layout (adding a paper means adding files, not editing existing ones)::
 
-    lora_theorems/claims/<paper package>/__init__.py   PAPER = Paper(...)
+    lora_theorems/claims/<paper package>/__init__.py   PAPER = Paper(...), optionally PROBES = (Probe(...), ...)
     lora_theorems/claims/<paper package>/<claim>.py    CLAIM = Claim(...) and its @check functions
 
 Every sub-package of :mod:`lora_theorems.claims` that defines ``PAPER`` is a paper; every
 module inside it that defines ``CLAIM`` is a claim, and the functions in that module
-declared with :func:`lora_theorems.checks.check` are its checks.
+declared with :func:`lora_theorems.checks.check` are its checks.  A paper's probes (its
+commands that explore one claim at one point) are read by :mod:`lora_theorems.probes`.
 """
 
 from __future__ import annotations
