@@ -20,7 +20,9 @@ from lora_theorems.validate import validate_finite, validate_positive_int, valid
 
 __all__ = [
     "sample_A",
+    "sample_gram",
     "lora_noise",
+    "lora_noise_from_gram",
     "noise_variance",
     "noise_covariance",
     "noise_variance_general_init",
@@ -53,6 +55,43 @@ def lora_noise(G: np.ndarray, A: np.ndarray) -> np.ndarray:
     validate_finite(A, "A")
     GA = np.einsum("mn,...rn->...mr", G, A)
     return np.einsum("...mr,...rn->...mn", GA, A) - G
+
+
+def sample_gram(rng: np.random.Generator, r: int, n: int, size: int) -> np.ndarray:
+    """M2: ``size`` independent draws of ``A^T A`` (n x n) for ``A`` (r x n) i.i.d. N(0, 1/r).
+
+    The noise ``N = G (A^T A - I)`` depends on ``A`` only through ``S = A^T A``, which is
+    Wishart ``W_n(r, I/r)``.  For ``r >= n`` it is drawn by the Bartlett decomposition
+    ``r S = T T^T`` with ``T`` lower triangular, ``T_ii^2 ~ chi^2_{r-i}`` (i = 0..n-1) and
+    ``T_ij ~ N(0, 1)`` below the diagonal, all independent (Bartlett 1933; e.g. Muirhead,
+    *Aspects of Multivariate Statistical Theory*, Thm. 3.2.14): ``n (n+1)/2`` draws per sample
+    instead of ``r n``, so the Monte Carlo of M2 costs the same at every rank.  For ``r < n``
+    (a singular Wishart) ``A`` itself is drawn.  Same law as ``A^T A`` from :func:`sample_A`;
+    not the same random stream.
+    """
+    r = validate_positive_int(r, "rank")
+    n = validate_positive_int(n, "width")
+    size = validate_positive_int(size, "size")
+    if r < n:
+        A = sample_A(rng, r, n, size=size)
+        return A.transpose(0, 2, 1) @ A
+    T = np.zeros((size, n, n))
+    below = np.tril_indices(n, -1)
+    T[:, below[0], below[1]] = rng.standard_normal((size, below[0].size))
+    diag = np.arange(n)
+    T[:, diag, diag] = np.sqrt(rng.chisquare(r - diag, size=(size, n)))
+    return (T @ T.transpose(0, 2, 1)) / r
+
+
+def lora_noise_from_gram(G: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """M1/M2: the noise ``N = G (S - I)`` from ``S = A^T A`` (a stack of them, see :func:`sample_gram`)."""
+    G = np.asarray(G, dtype=float)
+    validate_finite(G, "G")
+    S = np.asarray(S, dtype=float)
+    validate_finite(S, "S")
+    if S.shape[-2:] != (G.shape[1], G.shape[1]):
+        raise ValueError(f"S must be {G.shape[1]} x {G.shape[1]} (n x n for G of shape {G.shape}), got {S.shape[-2:]}")
+    return np.matmul(G, S) - G
 
 
 def noise_variance(G: np.ndarray, r: int) -> np.ndarray:

@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from lora_theorems.numerics.paper_m.noise import (
     lora_noise,
+    lora_noise_from_gram,
     make_linear_task,
     noise_covariance,
     noise_variance,
     noise_variance_general_init,
     sample_A,
+    sample_gram,
     train_linear,
 )
 
@@ -180,9 +182,9 @@ def test_m2_variance_plot_consistent_with_closed_form(claim_result):
     closed, mc = ev.plots[0].series
     assert closed.x == mc.x
     # simultaneous CIs (Bonferroni, alpha = 1e-3) cover the closed form, which decreases in r
-    for c, m_, h in zip(closed.y, mc.y, mc.yerr):
+    for c, m_, h in zip(closed.y, mc.y, mc.yerr, strict=True):
         assert abs(c - m_) <= h
-    assert all(a > b for a, b in zip(closed.y, closed.y[1:]))
+    assert all(a > b for a, b in zip(closed.y, closed.y[1:], strict=False))
 
 
 # ----------------------------------------------------------------------------- M2, other inits
@@ -238,7 +240,7 @@ def test_normalized_noise_variance_uniform_by_quadrature_and_decreasing():
         got = normalized_noise_variance(g[None, :], r, s, b**4 / 5)[0, 0]
         assert got == pytest.approx(one / r, rel=1e-12)
     v = [normalized_noise_variance(g[None, :], r, s, b**4 / 5)[0, 0] for r in range(1, 50)]
-    assert all(b_ < a_ for a_, b_ in zip(v, v[1:]))
+    assert all(b_ < a_ for a_, b_ in zip(v, v[1:], strict=False))
     with pytest.raises(ValueError):
         normalized_noise_variance(g[None, :], 2, s, 0.5 * s**2)
 
@@ -277,3 +279,40 @@ def test_m2_other_inits_check_can_fail(monkeypatch):
     monkeypatch.setattr(noise_mod, "normalized_noise_variance", lambda G, r, s, mu4: noise_mod.noise_variance(G, r))
     out = m2_other_inits(_m2_ctx())
     assert out.passed is False
+
+
+# ----------------------------------------------------------------------------- M2, the Wishart sampler
+
+
+@pytest.mark.claim("M2")
+@pytest.mark.parametrize("r,n", [(1, 3), (3, 3), (5, 3), (40, 4)])
+def test_sample_gram_has_the_law_of_AtA(r, n):
+    """The M2 Monte Carlo draws S = A^T A directly (Bartlett for r >= n).  Against draws of A
+    itself: the same law, by two-sample Kolmogorov-Smirnov tests (alpha = 1e-3 each, 4 statistics
+    that between them see every entry: S_00, the off-diagonal S_01, the trace and the smallest
+    eigenvalue); and the exact law of the trace, r tr S ~ chi^2_{r n}."""
+    from scipy import stats
+
+    rng = np.random.default_rng([r, n])
+    size = 20000
+    S = sample_gram(rng, r, n, size)
+    A = sample_A(rng, r, n, size=size)
+    D = A.transpose(0, 2, 1) @ A
+    assert S.shape == (size, n, n) and np.array_equal(S, S.transpose(0, 2, 1))
+    for f in (lambda M: M[:, 0, 0], lambda M: M[:, n - 1, 0], lambda M: np.trace(M, axis1=1, axis2=2),
+              lambda M: np.linalg.eigvalsh(M)[:, 0]):
+        assert stats.ks_2samp(f(S), f(D)).pvalue > 1e-3
+    assert stats.kstest(r * np.trace(S, axis1=1, axis2=2), stats.chi2(r * n).cdf).pvalue > 1e-3
+    if r < n:  # a singular Wishart: rank r
+        assert np.all(np.linalg.matrix_rank(S) == r)
+
+
+def test_lora_noise_from_gram_agrees_with_lora_noise():
+    rng = np.random.default_rng(7)
+    G = rng.standard_normal((2, 5))
+    A = sample_A(rng, 3, 5, size=4)
+    assert np.allclose(lora_noise_from_gram(G, A.transpose(0, 2, 1) @ A), lora_noise(G, A), rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match="S must be 5 x 5"):
+        lora_noise_from_gram(G, np.eye(4))
+    with pytest.raises(ValueError, match="rank"):
+        sample_gram(rng, 0, 3, 10)
