@@ -1,0 +1,180 @@
+"""Mutation tests for M4 and M5 (issue 12): every as-written check must be able to come out the other way.
+
+For each as-written check the quantity it tests is monkeypatched so that the mathematics
+reverses (fresh noise, data-independent noise, Gaussian noise, a secret A, noise that hides a
+zero gradient, a JL bound that is too small), and the test asserts that the check's outcome
+moves and that the verdict of the claim restricted to that reading moves. M4 is ``refuted`` by
+five independent as-written checks, so one mutation cannot move the whole claim; what can is
+its corrected statement: with eps_rho made too small the audit fails and M4 goes from
+``conditional`` to ``refuted``. M5's two failing as-written checks mutated together make it
+``verified``. Baselines come from the session's ``claim_result``; mutated checks run fresh
+(quick, seed 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from lora_theorems.checks import run_check
+from lora_theorems.ledger import Verdict, derive_verdict
+from lora_theorems.registry import checks_of, get_claim
+
+
+def fresh(claim_id: str, name: str):
+    claim = get_claim(claim_id)
+    spec = next(s for s in checks_of(claim_id) if s.name == name)
+    return run_check(claim, spec, profile="quick", seed=0)
+
+
+def reading_verdict(claim_id: str, ev) -> Verdict:
+    claim = get_claim(claim_id)
+    sub = dataclasses.replace(claim, formalizations=(claim.formalization(ev.formalization),))
+    return derive_verdict(sub, (ev,)).verdict
+
+
+def whole_verdict(claim_id: str, baseline, *mutated):
+    names = {e.check for e in mutated}
+    return derive_verdict(get_claim(claim_id), [e for e in baseline.evidence if e.check not in names] + list(mutated)).verdict
+
+
+def baseline_of(claim_result, claim_id: str, name: str):
+    res = claim_result(claim_id)
+    return res, next(e for e in res.evidence if e.check == name)
+
+
+def assert_moves(claim_id: str, before, after, *, now: bool) -> None:
+    assert before.passed is (not now) and after.passed is now
+    if get_claim(claim_id).formalization(before.formalization).reading == "as_written":
+        assert reading_verdict(claim_id, before) is (Verdict.REFUTED if now else Verdict.VERIFIED)
+        assert reading_verdict(claim_id, after) is (Verdict.VERIFIED if now else Verdict.REFUTED)
+    assert (after.counterexample is None) is now
+
+
+# ----------------------------------------------------------------------------- M4
+
+
+@pytest.mark.claim("M4")
+def test_m4_fresh_A_each_step_makes_the_noise_uncorrelated(monkeypatch, claim_result):
+    import lora_theorems.claims.paper_m.m4 as m4
+
+    res, before = baseline_of(claim_result, "M4", "m4_noise_correlated_across_steps")
+    real = m4._lora_fa_two_steps
+    monkeypatch.setattr(m4, "_lora_fa_two_steps", lambda ctx, trials, r, resample, **kw: real(ctx, trials, r, True, **kw))
+    after = fresh("M4", "m4_noise_correlated_across_steps")
+    assert_moves("M4", before, after, now=True)
+    assert whole_verdict("M4", res, after) is res.verdict.verdict  # four other as-written checks still fail
+
+
+@pytest.mark.claim("M4")
+def test_m4_noise_of_a_normalized_gradient_is_data_independent(monkeypatch, claim_result):
+    import lora_theorems.numerics.paper_m.noise as noise
+
+    _, before = baseline_of(claim_result, "M4", "m4_noise_scales_with_data")
+    real = noise.lora_noise
+    monkeypatch.setattr(noise, "lora_noise", lambda G, A: real(np.asarray(G) / np.linalg.norm(G), A))
+    after = fresh("M4", "m4_noise_scales_with_data")
+    assert_moves("M4", before, after, now=True)
+
+
+@pytest.mark.claim("M4")
+def test_m4_gaussian_noise_of_the_same_variance_passes(monkeypatch, claim_result):
+    import lora_theorems.numerics.paper_m.noise as noise
+
+    _, before = baseline_of(claim_result, "M4", "m4_noise_not_gaussian")
+    rng = np.random.default_rng(0)
+
+    def gaussian(G, A):
+        G = np.asarray(G, dtype=float)
+        sd = np.sqrt(noise.noise_variance(G, A.shape[-2]))
+        return rng.standard_normal((A.shape[0], *G.shape)) * sd
+
+    monkeypatch.setattr(noise, "lora_noise", gaussian)
+    after = fresh("M4", "m4_noise_not_gaussian")
+    assert_moves("M4", before, after, now=True)
+
+
+@pytest.mark.claim("M4")
+def test_m4_an_adversary_without_A_cannot_tell(monkeypatch, claim_result):
+    import lora_theorems.numerics.paper_m.privacy as privacy
+
+    _, before = baseline_of(claim_result, "M4", "m4_known_A_attack")
+    real = privacy.known_A_attack
+
+    def secret_A(G_D, G_Dp, r, eta, trials, rng):
+        # the adversary predicts with its own draw of A: the released update carries the secret one
+        out = real(G_D, G_Dp, r, eta, trials, rng)
+        k = int(rng.binomial(out["n_pos"], 0.5))
+        f = int(rng.binomial(out["n_neg"], 0.5))
+        return {**out, "tp": k, "fp": f, "tpr": k / out["n_pos"], "fpr": f / out["n_neg"]}
+
+    monkeypatch.setattr(privacy, "known_A_attack", secret_A)
+    after = fresh("M4", "m4_known_A_attack")
+    assert_moves("M4", before, after, now=True)
+
+
+def _noisy_zero_gradient_attack(real):
+    def attack(r, eta, trials, rng, C=1.0):
+        out = real(r, eta, trials, rng, C)
+        return {**out, "P_D_zero": 0.0, "P_Dprime_zero": 0.0}  # Gaussian noise added: no update is exactly 0
+
+    return attack
+
+
+@pytest.mark.claim("M4")
+def test_m4_added_noise_hides_the_zero_gradient(monkeypatch, claim_result):
+    import lora_theorems.numerics.paper_m.privacy as privacy
+
+    _, before = baseline_of(claim_result, "M4", "m4_zero_gradient_neighbours")
+    monkeypatch.setattr(privacy, "zero_gradient_attack", _noisy_zero_gradient_attack(privacy.zero_gradient_attack))
+    after = fresh("M4", "m4_zero_gradient_neighbours")
+    assert_moves("M4", before, after, now=True)
+
+
+@pytest.mark.claim("M4")
+def test_m4_corrected_statement_decides_the_verdict(monkeypatch, claim_result):
+    """eps_rho a quarter of Theorem 1's: the audit of the LoRA-FA step finds H_eps > delta_rho and M4 is refuted."""
+    import lora_theorems.numerics.paper_h.projection_dp as pdp
+
+    res, before = baseline_of(claim_result, "M4", "m4_vector_step_audit")
+    assert res.verdict.verdict is Verdict.CONDITIONAL
+    real = pdp.epsilon_rho
+    monkeypatch.setattr(pdp, "epsilon_rho", lambda *a, **k: real(*a, **k) / 4)
+    after = fresh("M4", "m4_vector_step_audit")
+    assert_moves("M4", before, after, now=False)
+    assert after.counterexample["hockey_stick_lower"] > after.counterexample["delta_rho"]
+    assert whole_verdict("M4", res, after) is Verdict.REFUTED
+
+
+# ----------------------------------------------------------------------------- M5
+
+
+@pytest.mark.claim("M5")
+def test_m5_jl_bound_quartered_fails(monkeypatch, claim_result):
+    import lora_theorems.numerics.paper_m.privacy as privacy
+
+    res, before = baseline_of(claim_result, "M5", "m5_jl_tail_exact")
+    real = privacy.jl_failure_bound
+    # the bound is loosest-tight at r = 1, eps -> 0 (2 vs 0.995): a quarter of it is below the exact tail
+    monkeypatch.setattr(privacy, "jl_failure_bound", lambda r, e: real(r, e) / 4)
+    after = fresh("M5", "m5_jl_tail_exact")
+    assert_moves("M5", before, after, now=False)
+
+
+@pytest.mark.claim("M5")
+def test_m5_fixed_noise_scale_and_hidden_zero_gradient_make_m5_verified(monkeypatch, claim_result):
+    import lora_theorems.numerics.paper_m.noise as noise
+    import lora_theorems.numerics.paper_m.privacy as privacy
+
+    res = claim_result("M5")
+    assert res.verdict.verdict is Verdict.REFUTED
+    b1 = next(e for e in res.evidence if e.check == "m5_noise_scale_not_fixed")
+    b2 = next(e for e in res.evidence if e.check == "m5_accountant_vs_attack")
+    monkeypatch.setattr(noise, "noise_variance", lambda G, r: np.full(np.shape(G), 2.0 / r))  # data-independent
+    monkeypatch.setattr(privacy, "zero_gradient_attack", _noisy_zero_gradient_attack(privacy.zero_gradient_attack))
+    a1, a2 = fresh("M5", "m5_noise_scale_not_fixed"), fresh("M5", "m5_accountant_vs_attack")
+    assert_moves("M5", b1, a1, now=True)
+    assert_moves("M5", b2, a2, now=True)
+    assert whole_verdict("M5", res, a1, a2) is Verdict.VERIFIED
