@@ -43,6 +43,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -208,7 +209,7 @@ def _layer_features(pre: Pretrained, X: np.ndarray) -> tuple[np.ndarray, list, l
     """Output $f_0$, per-layer inputs $x^{(l-1)}$ and $\\delta^{(l)} = \\partial f/\\partial h^{(l)}$ (scalar output)."""
     inputs, hs, dphi = forward(list(pre.params), X, activation=pre.activation, bias_var=BIAS_VAR)
     L = len(pre.params)
-    deltas = [None] * L
+    deltas: list[Any] = [None] * L
     D = np.ones((X.shape[0], 1))
     deltas[L - 1] = D
     for l in range(L - 1, 0, -1):
@@ -222,7 +223,7 @@ def ff_kernel_blocks(fa, fb) -> np.ndarray:
     """$K_{FF}(a, b)$ over all weights and biases from :func:`_layer_features` outputs (eq. (8))."""
     _, xa, da = fa
     _, xb, db = fb
-    K = 0.0
+    K = np.zeros((da[0].shape[0], db[0].shape[0]))
     for l in range(len(xa)):
         K = K + (da[l] @ db[l].T) * ((xa[l] @ xb[l].T) / xa[l].shape[1] + BIAS_VAR)
     return K
@@ -232,23 +233,25 @@ def lora_kernel_blocks(fa, fb, A: np.ndarray, layer: int = 1) -> np.ndarray:
     """$K_{LoRA}(a, b) = c^2(\\delta\\cdot\\delta')\\,(Ax)\\cdot(Ax')$ at $B=0$ (eq. (10)); ``A`` is ``(S, r, n)``."""
     _, xa, da = fa
     _, xb, db = fb
-    ua = np.einsum("nq,srq->snr", xa[layer], A)
-    ub = ua if fb is fa else np.einsum("nq,srq->snr", xb[layer], A)
+    ua = np.matmul(xa[layer], A.transpose(0, 2, 1))  # (S, N, r)
+    ub = ua if fb is fa else np.matmul(xb[layer], A.transpose(0, 2, 1))
     return (da[layer] @ db[layer].T)[None] * (ua @ ub.transpose(0, 2, 1)) / xa[layer].shape[1]
 
 
 def linearized_predictions(K: np.ndarray, K_eval: np.ndarray, resid: np.ndarray, times: np.ndarray,
-                           ridge: float | np.ndarray | None = None) -> np.ndarray:
+                           ridge: float | np.ndarray | None = None,
+                           eig: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """$K(x,X)\\,K^{-1}(I - e^{-K t})\\,r_0$ for each $t$ in ``times`` (continuous GD; $\\eta$ folded into $t$).
 
     ``K`` ``(S, N, N)``, ``K_eval`` ``(S, M, N)``, ``resid`` ``(S, N)`` (labels minus $f_0$);
     returns ``(S, len(times) [+1], M)``, the last row the ridge limit $K(x,X)(K+\\mu I)^{-1}r_0$
-    when ``ridge`` (per seed or scalar) is given.  Through $K = U\\Lambda U^T$:
+    when ``ridge`` (per seed or scalar) is given.  ``eig``: ``np.linalg.eigh(K)`` if already
+    computed (the same kernel trained on other labels).  Through $K = U\\Lambda U^T$:
     $(1-e^{-\\lambda t})/\\lambda$ is evaluated as ``-expm1(-lam t)/lam`` (no cancellation for small
     $\\lambda t$) and as $t$ for $\\lambda \\le 0$ (rounding of a PSD kernel's null space).
     """
-    lam, U = np.linalg.eigh(K)
-    proj = np.einsum("snk,sn->sk", U, resid)  # U^T r0
+    lam, U = np.linalg.eigh(K) if eig is None else eig
+    proj = np.matmul(resid[:, None, :], U)[:, 0, :]  # U^T r0
     t = np.asarray(times, dtype=np.float64)[None, :, None]
     lt = lam[:, None, :] * t
     safe = np.where(lam > 0, lam, 1.0)[:, None, :]
@@ -257,8 +260,9 @@ def linearized_predictions(K: np.ndarray, K_eval: np.ndarray, resid: np.ndarray,
         mu = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (K.shape[0],))
         gr = 1.0 / np.maximum(lam + mu[:, None], mu[:, None])
         g = np.concatenate([g, gr[:, None, :]], axis=1)
-    coef = np.einsum("snk,stk->stn", U, g * proj[:, None, :])
-    return np.einsum("smn,stn->stm", K_eval, coef)
+    # as batched GEMMs (BLAS), not einsum: coef = (g * proj) U^T, predictions = coef K_eval^T
+    coef = np.matmul(g * proj[:, None, :], U.transpose(0, 2, 1))
+    return np.matmul(coef, K_eval.transpose(0, 2, 1))
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -302,7 +306,7 @@ class AttackRun:
     ff: dict
     lora: dict
     readings: tuple
-    diverged: np.ndarray
+    diverged: np.ndarray | dict
 
     def effect(self, reading: str) -> np.ndarray:
         """Per-seed FF-minus-LoRA effect in the direction of the paper's finding.
@@ -358,79 +362,164 @@ def _matched_index(acc_f: np.ndarray, acc_l: np.ndarray) -> tuple[np.ndarray, np
     return np.argmax(acc_f >= level, axis=1), np.argmax(acc_l >= level, axis=1)
 
 
-def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds: int = 16, seed: int = 0,
-                  activation: str = "relu", pre: Pretrained | None = None, task: DigitsTask | None = None) -> AttackRun:
-    """FF vs LoRA in the kernel regime (linearized fine-tuning, exact finite-width kernels; L8, F1-F4).
-
-    See the module docstring for the data, the attacks and the readings.  Seeds are a batch
-    axis: ``seeds`` draws of $A$ and of the poisoned indices, all from ``seed``.
-    """
-    width = WIDTH if pre is None else pre.width
-    attack, rate, rank, variance, seeds, seed = _check_common(attack, rate, rank, variance, seeds, seed, width)
-    task = task or digits_task()
-    pre = pre or pretrained_network(0, activation)
-    a_rng, p_rng = _seed_streams(seed, attack, rate)
-    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
-    masks = poison(attack, task.y_train, rate, p_rng, seeds)
-    N = len(task.y_train)
-    y_clean = np.broadcast_to(task.y_train, (seeds, N))
-    if attack == "label-flip":
-        y_pois = np.where(masks, -y_clean, y_clean)
-    else:
-        y_pois = np.where(masks, TARGET, y_clean)
+def _kernel_base(pre: Pretrained, task: DigitsTask) -> dict:
+    """What every kernel-regime run on ``(pre, task)`` shares: features, FF kernels, time grid."""
     X_eval = np.concatenate([task.X_test, task.X_trig_test])
-    n_test = len(task.y_test)
     f_tr = _layer_features(pre, task.X_train)
     f_ev = _layer_features(pre, X_eval)
     Kff_tr = ff_kernel_blocks(f_tr, f_tr)
     Kff_ev = ff_kernel_blocks(f_ev, f_tr)
     unit = 1.0 / float(np.linalg.eigvalsh(Kff_tr)[-1])  # eta t is measured in units of 1/lambda_max(K_FF)
     taus = np.concatenate([TAU_GRID, [TAU_EQUAL, LR_RATIO * TAU_EQUAL]]) * unit
-    Kl_tr = lora_kernel_blocks(f_tr, f_tr, A)
-    Kl_ev = lora_kernel_blocks(f_ev, f_tr, A)
-    f0_tr, f0_ev = f_tr[0], f_ev[0]
+    return {"X_eval": X_eval, "f_tr": f_tr, "f_ev": f_ev, "Kff_tr": Kff_tr, "Kff_ev": Kff_ev, "taus": taus,
+            "f_trig": _layer_features(pre, add_trigger(task.X_train))}
 
-    def ridge(K):
-        return RIDGE_REL * np.trace(K, axis1=-2, axis2=-1) / N
 
-    # clean training: the kernel is the same for every seed (FF) or per seed (LoRA)
-    Kf = np.broadcast_to(Kff_tr, (seeds, N, N))
-    Kfe = np.broadcast_to(Kff_ev, (seeds,) + Kff_ev.shape)
-    resid_clean = y_clean - f0_tr
-    pf_clean = f0_ev + linearized_predictions(Kf[:1], Kfe[:1], resid_clean[:1], taus, ridge(Kf[:1]))
-    pf_clean = np.broadcast_to(pf_clean, (seeds,) + pf_clean.shape[1:])
-    pl_clean = f0_ev + linearized_predictions(Kl_tr, Kl_ev, resid_clean, taus, ridge(Kl_tr))
+def _ridge(K: np.ndarray) -> np.ndarray:
+    return RIDGE_REL * np.trace(K, axis1=-2, axis2=-1) / K.shape[-1]
+
+
+def _poisoned(attack: str, task: DigitsTask, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clean and poisoned training labels, ``(seeds, N)`` each."""
+    y_clean = np.broadcast_to(task.y_train, masks.shape)
     if attack == "label-flip":
-        Kf_p, Kfe_p, Kl_p, Kle_p, f0p = Kf, Kfe, Kl_tr, Kl_ev, f0_tr
+        return y_clean, np.where(masks, -y_clean, y_clean)
+    return y_clean, np.where(masks, TARGET, y_clean)
+
+
+def _triggered_features(base: dict, mask: np.ndarray) -> tuple:
+    """Training features with the poisoned rows (``mask``) replaced by their triggered versions."""
+    f_tr, f_trig = base["f_tr"], base["f_trig"]
+    return (np.where(mask, f_trig[0], f_tr[0]),
+            [np.where(mask[:, None], a, b) for a, b in zip(f_trig[1], f_tr[1], strict=True)],
+            [np.where(mask[:, None], a, b) for a, b in zip(f_trig[2], f_tr[2], strict=True)])
+
+
+def _kernel_metrics(task: DigitsTask, pc: np.ndarray, pp: np.ndarray) -> tuple:
+    n_test = len(task.y_test)
+    return _acc(pc[..., :n_test], task.y_test), _acc(pp[..., :n_test], task.y_test), _asr(pp[..., n_test:])
+
+
+def _kernel_ff(base: dict, task: DigitsTask, attack: str, masks: np.ndarray) -> tuple:
+    """FF in the kernel regime: (clean acc, attacked acc, ASR) over the time grid, and the fit on the
+    training set.  Independent of LoRA's rank and variance (one computation per attack, rate, seeds)."""
+    seeds, N = masks.shape
+    f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
+    f0_tr, f0_ev = f_tr[0], f_ev[0]
+    y_clean, y_pois = _poisoned(attack, task, masks)
+    Kf = np.broadcast_to(base["Kff_tr"], (seeds, N, N))
+    Kfe = np.broadcast_to(base["Kff_ev"], (seeds,) + base["Kff_ev"].shape)
+    resid_clean = y_clean - f0_tr
+    # clean training: the kernel is the same for every seed
+    pf_clean = f0_ev + linearized_predictions(Kf[:1], Kfe[:1], resid_clean[:1], taus, _ridge(Kf[:1]))
+    pf_clean = np.broadcast_to(pf_clean, (seeds,) + pf_clean.shape[1:])
+    if attack == "label-flip":
+        Kf_p, Kfe_p, f0p = Kf, Kfe, f0_tr
     else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
-        f_trig = _layer_features(pre, add_trigger(task.X_train))
-        sel = [masks[s] for s in range(seeds)]
         Kf_p = np.empty((seeds, N, N))
-        Kfe_p = np.empty((seeds, len(X_eval), N))
-        Kl_p = np.empty((seeds, N, N))
-        Kle_p = np.empty((seeds, len(X_eval), N))
+        Kfe_p = np.empty((seeds, len(base["X_eval"]), N))
         f0p = np.empty((seeds, N))
         for s in range(seeds):
-            m = sel[s]
-            fs = (np.where(m, f_trig[0], f_tr[0]),
-                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[1], f_tr[1], strict=True)],
-                  [np.where(m[:, None], a, b) for a, b in zip(f_trig[2], f_tr[2], strict=True)])
+            fs = _triggered_features(base, masks[s])
             Kf_p[s] = ff_kernel_blocks(fs, fs)
             Kfe_p[s] = ff_kernel_blocks(f_ev, fs)
+            f0p[s] = fs[0]
+    pf_p = f0_ev + linearized_predictions(Kf_p, Kfe_p, y_pois - f0p, taus, _ridge(Kf_p))
+    tr_pred_f = f0_tr + linearized_predictions(Kf[:1], Kf[:1], resid_clean[:1], taus[:0], _ridge(Kf[:1]))[:, -1]
+    return _kernel_metrics(task, pf_clean, pf_p) + (np.broadcast_to(_acc(tr_pred_f, task.y_train), (seeds,)),)
+
+
+def _kernel_lora_clean(base: dict, task: DigitsTask, A: np.ndarray) -> tuple:
+    """LoRA trained on clean data in the kernel regime: clean test accuracy over the time grid, the
+    fit on the training set, and the eigendecomposition of the clean kernel (label flips reuse it).
+    Independent of the attack and its rate (one computation per rank, variance)."""
+    f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
+    seeds = A.shape[0]
+    resid_clean = np.broadcast_to(task.y_train, (seeds, len(task.y_train))) - f_tr[0]
+    Kl_tr = lora_kernel_blocks(f_tr, f_tr, A)
+    Kl_ev = lora_kernel_blocks(f_ev, f_tr, A)
+    eig = np.linalg.eigh(Kl_tr)
+    pl_clean = f_ev[0] + linearized_predictions(Kl_tr, Kl_ev, resid_clean, taus, _ridge(Kl_tr), eig)
+    tr_pred_l = f_tr[0] + linearized_predictions(Kl_tr, Kl_tr, resid_clean, taus[:0], _ridge(Kl_tr), eig)[:, -1]
+    return _acc(pl_clean[..., : len(task.y_test)], task.y_test), _acc(tr_pred_l, task.y_train), eig[0], eig[1]
+
+
+def _readonly(parts: tuple) -> tuple:
+    for a in parts:
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    return parts
+
+
+@functools.lru_cache(maxsize=4)
+def _kernel_base_default(activation: str) -> dict:
+    return _kernel_base(pretrained_network(0, activation), digits_task())
+
+
+@functools.lru_cache(maxsize=16)
+def _kernel_ff_default(activation: str, attack: str, rate: float, seeds: int, seed: int) -> tuple:
+    task = digits_task()
+    _, p_rng = _seed_streams(seed, attack, rate)
+    masks = poison(attack, task.y_train, rate, p_rng, seeds)
+    return _readonly(_kernel_ff(_kernel_base_default(activation), task, attack, masks))
+
+
+@functools.lru_cache(maxsize=32)
+def _kernel_lora_clean_default(activation: str, rank: int, variance: float, seeds: int, seed: int) -> tuple:
+    pre = pretrained_network(0, activation)
+    a_rng, _ = _seed_streams(seed, "label-flip", 0.0)  # A depends on the seed only
+    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
+    return _readonly(_kernel_lora_clean(_kernel_base_default(activation), digits_task(), A))
+
+
+def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds: int = 16, seed: int = 0,
+                  activation: str = "relu", pre: Pretrained | None = None, task: DigitsTask | None = None) -> AttackRun:
+    """FF vs LoRA in the kernel regime (linearized fine-tuning, exact finite-width kernels; L8, F1-F4).
+
+    See the module docstring for the data, the attacks and the readings.  Seeds are a batch
+    axis: ``seeds`` draws of $A$ and of the poisoned indices, all from ``seed``.
+
+    With the default network and data, the parts that do not depend on the whole configuration
+    are computed once per process and reused (FF: per attack, rate and seeds; LoRA on clean
+    data: per rank, variance and seeds); the numbers are the same as computed afresh.
+    """
+    width = WIDTH if pre is None else pre.width
+    attack, rate, rank, variance, seeds, seed = _check_common(attack, rate, rank, variance, seeds, seed, width)
+    default = pre is None and task is None
+    task = task or digits_task()
+    pre = pre or pretrained_network(0, activation)
+    a_rng, p_rng = _seed_streams(seed, attack, rate)
+    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
+    masks = poison(attack, task.y_train, rate, p_rng, seeds)
+    if default:
+        base = _kernel_base_default(activation)
+        cf, af, sf, fit_f = _kernel_ff_default(activation, attack, rate, seeds, seed)
+        cl, fit_l, lam, U = _kernel_lora_clean_default(activation, rank, variance, seeds, seed)
+    else:
+        base = _kernel_base(pre, task)
+        cf, af, sf, fit_f = _kernel_ff(base, task, attack, masks)
+        cl, fit_l, lam, U = _kernel_lora_clean(base, task, A)
+    f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
+    N = len(task.y_train)
+    _, y_pois = _poisoned(attack, task, masks)
+    eig = None
+    if attack == "label-flip":  # the clean kernel, trained on flipped labels
+        Kl_p, Kle_p, f0p = lora_kernel_blocks(f_tr, f_tr, A), lora_kernel_blocks(f_ev, f_tr, A), f_tr[0]
+        eig = (lam, U)
+    else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
+        Kl_p = np.empty((seeds, N, N))
+        Kle_p = np.empty((seeds, len(base["X_eval"]), N))
+        f0p = np.empty((seeds, N))
+        for s in range(seeds):
+            fs = _triggered_features(base, masks[s])
             Kl_p[s] = lora_kernel_blocks(fs, fs, A[s : s + 1])[0]
             Kle_p[s] = lora_kernel_blocks(f_ev, fs, A[s : s + 1])[0]
             f0p[s] = fs[0]
-    pf_p = f0_ev + linearized_predictions(Kf_p, Kfe_p, y_pois - f0p, taus, ridge(Kf_p))
-    pl_p = f0_ev + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, ridge(Kl_p))
-    yt = task.y_test
+    pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p), eig)
     G = len(TAU_GRID)
     i_eq, i_ratio, i_conv = G, G + 1, G + 2
-
-    def metrics(pc, pp):
-        return _acc(pc[..., :n_test], yt), _acc(pp[..., :n_test], yt), _asr(pp[..., n_test:])
-
-    cf, af, sf = metrics(pf_clean, pf_p)
-    cl, al, sl = metrics(pl_clean, pl_p)
+    n_test = len(task.y_test)
+    al, sl = _acc(pl_p[..., :n_test], task.y_test), _asr(pl_p[..., n_test:])
     mf, ml = _matched_index(cf[:, :G], cl[:, :G])
     ar = np.arange(seeds)
     pick_f = {"equal-time": i_eq, "converged": i_conv, "matched-clean": mf, "lr-ratio": i_eq}
@@ -440,11 +529,8 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
         return M[ar, idx] if np.ndim(idx) else M[:, idx]
 
     # capacity: the clean-trained converged model's accuracy on its own training set
-    tr_pred_f = f0_tr + linearized_predictions(Kf[:1], Kf[:1], resid_clean[:1], taus[:0], ridge(Kf[:1]))[:, -1]
-    tr_pred_l = f0_tr + linearized_predictions(Kl_tr, Kl_tr, resid_clean, taus[:0], ridge(Kl_tr))[:, -1]
-    ff = {"clean_acc": {}, "attacked_acc": {}, "asr": {},
-          "train_fit": np.broadcast_to(_acc(tr_pred_f, task.y_train), (seeds,))}
-    lora = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": _acc(tr_pred_l, task.y_train)}
+    ff: dict[str, Any] = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": fit_f}
+    lora: dict[str, Any] = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": np.array(fit_l)}
     for r in READINGS:
         for out, (c, a, s_), pick in ((ff, (cf, af, sf), pick_f), (lora, (cl, al, sl), pick_l)):
             out["clean_acc"][r] = np.array(take(c, pick[r]))
@@ -536,6 +622,103 @@ class _LoraNet:
         return f
 
 
+def _finite_setup(pre: Pretrained, task: DigitsTask, attack: str, masks: np.ndarray, steps: int) -> dict:
+    """The batch (clean copies then poisoned copies, ``2 * seeds`` in all), learning rate,
+    evaluation inputs and checkpoints of a finite-width run."""
+    seeds, N = masks.shape
+    y_clean, y_pois = _poisoned(attack, task, masks)
+    X_clean = np.broadcast_to(task.X_train, (seeds,) + task.X_train.shape)
+    if attack == "label-flip":
+        X_pois = X_clean
+    else:
+        X_pois = np.where(masks[..., None], add_trigger(task.X_train)[None], X_clean)
+    f_tr = _layer_features(pre, task.X_train)
+    # GD on the sum loss is stable below 2/lambda_max(K); the base rate leaves room for the 10x ratio
+    lr = FINITE_LR / float(np.linalg.eigvalsh(ff_kernel_blocks(f_tr, f_tr))[-1])
+    every = max(1, steps // FINITE_CHECKPOINTS)
+    ck = list(range(every, steps + 1, every))
+    if ck[-1] != steps:
+        ck.append(steps)
+    return {"Xb": np.concatenate([X_clean, X_pois]), "yb": np.concatenate([y_clean, y_pois]), "lr": lr,
+            "X_eval": np.concatenate([task.X_test, task.X_trig_test]), "ck": ck, "steps": steps}
+
+
+def _finite_evaluate(task: DigitsTask, yb: np.ndarray, fe: np.ndarray, ftr: np.ndarray) -> tuple:
+    """(clean test accuracy, ASR, training-set accuracy) per batch copy; NaN accuracy where the run blew up."""
+    n_test = len(task.y_test)
+    bad = ~np.all(np.isfinite(fe), axis=1)
+    acc = np.where(bad, np.nan, _acc(fe[:, :n_test], task.y_test))
+    return (acc, _asr(fe[:, n_test:]), _acc(ftr, yb))
+
+
+def _finite_ff(pre: Pretrained, task: DigitsTask, setup: dict, activation: str) -> list:
+    """FF at finite width: all weights of ``2 * seeds`` copies of the pretrained network trained by
+    GD on the batch of :func:`_finite_setup`; the evaluations at the checkpoints.  Independent of
+    LoRA's rank and variance (one computation per attack, rate and seeds)."""
+    Xb, yb, lr, X_eval, ck = setup["Xb"], setup["yb"], setup["lr"], setup["X_eval"], setup["ck"]
+    S2 = Xb.shape[0]
+    P = [{k: np.broadcast_to(v, (S2,) + v.shape).copy() for k, v in layer.items()} for layer in pre.params]
+    Xe = np.broadcast_to(X_eval, (S2,) + X_eval.shape)
+    hist = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, setup["steps"] + 1):
+            _ff_step(P, Xb, yb, lr, activation)
+            if t in ck:
+                hist.append(_finite_evaluate(task, yb, _ff_forward(P, Xe, activation)[0],
+                                             _ff_forward(P, Xb, activation)[0]))
+    return hist
+
+
+@functools.lru_cache(maxsize=16)
+def _finite_ff_default(activation: str, attack: str, rate: float, seeds: int, seed: int, steps: int) -> list:
+    pre, task = pretrained_network(0, activation), digits_task()
+    _, p_rng = _seed_streams(seed, attack, rate)
+    masks = poison(attack, task.y_train, rate, p_rng, seeds)
+    hist = _finite_ff(pre, task, _finite_setup(pre, task, attack, masks, steps), activation)
+    for h in hist:
+        _readonly(h)
+    return hist
+
+
+def _finite_lora(pre: Pretrained, task: DigitsTask, A: np.ndarray, x1: np.ndarray, base1: np.ndarray, y: np.ndarray,
+                 x1e: np.ndarray, base_e: np.ndarray, lr: float, steps: int, ck: list) -> dict:
+    """LoRA at finite width: ``(A, B = 0)`` of the middle layer trained by GD on the copies
+    ``(x1, base1, y)`` (frozen-layer features, see :class:`_LoraNet`) at ``lr`` ("eta") and at
+    ``LR_RATIO * lr`` ("ratio"), as one batch; the evaluations at the checkpoints ``ck``.
+    Every copy is computed exactly as it would be alone."""
+    C = A.shape[0]
+    hist: dict[str, list] = {"eta": [], "ratio": []}
+    with np.errstate(over="ignore", invalid="ignore"):
+        net = _LoraNet(pre, x1, np.concatenate([A, A]))
+        x1b, base_b, y2 = np.concatenate([x1, x1]), np.concatenate([base1, base1]), np.concatenate([y, y])
+        lr_copy = np.concatenate([np.full(C, 1.0 * lr), np.full(C, LR_RATIO * lr)])[:, None, None]
+        for t in range(1, steps + 1):
+            net.step(x1b, base_b, y2, lr_copy)
+            if t in ck:
+                fe, ftr = net.output(x1e, base_e)[0], net.output(x1b, base_b)[0]
+                hist["eta"].append(_finite_evaluate(task, y, fe[:C], ftr[:C]))
+                hist["ratio"].append(_finite_evaluate(task, y, fe[C:], ftr[C:]))
+    return hist
+
+
+@functools.lru_cache(maxsize=32)
+def _finite_lora_clean_default(activation: str, rank: int, variance: float, seeds: int, seed: int, steps: int) -> dict:
+    """:func:`_finite_lora` on clean data (default network and data): shared by every attack and rate."""
+    pre, task = pretrained_network(0, activation), digits_task()
+    a_rng, _ = _seed_streams(seed, "label-flip", 0.0)  # A depends on the seed only
+    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
+    masks = np.zeros((seeds, len(task.y_train)), dtype=bool)
+    setup = _finite_setup(pre, task, "label-flip", masks, steps)
+    Xc, yc = setup["Xb"][:seeds], setup["yb"][:seeds]
+    x1, base1 = _LoraNet(pre, Xc, A).base(Xc)
+    x1e, base_e = _LoraNet(pre, setup["X_eval"], A).base(setup["X_eval"])
+    hist = _finite_lora(pre, task, A, x1, base1, yc, x1e, base_e, setup["lr"], steps, setup["ck"])
+    for h in hist.values():
+        for entry in h:
+            _readonly(entry)
+    return hist
+
+
 def finite_attack(attack: str, rate: float, rank: int, variance: float, *, seeds: int = 8, seed: int = 0,
                   activation: str = "relu", steps: int = FINITE_STEPS, pre: Pretrained | None = None,
                   task: DigitsTask | None = None) -> AttackRun:
@@ -550,57 +733,29 @@ def finite_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
     width = WIDTH if pre is None else pre.width
     attack, rate, rank, variance, seeds, seed = _check_common(attack, rate, rank, variance, seeds, seed, width)
     steps = validate_positive_int(steps, "steps")
+    default = pre is None and task is None
     task = task or digits_task()
     pre = pre or pretrained_network(0, activation)
     a_rng, p_rng = _seed_streams(seed, attack, rate)
     A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
     masks = poison(attack, task.y_train, rate, p_rng, seeds)
-    N = len(task.y_train)
-    y_clean = np.broadcast_to(task.y_train, (seeds, N))
-    X_clean = np.broadcast_to(task.X_train, (seeds,) + task.X_train.shape)
-    if attack == "label-flip":
-        y_pois, X_pois = np.where(masks, -y_clean, y_clean), X_clean
+    setup = _finite_setup(pre, task, attack, masks, steps)
+    Xb, yb, lr, X_eval, ck = setup["Xb"], setup["yb"], setup["lr"], setup["X_eval"], setup["ck"]
+    if default:
+        ff_hist = _finite_ff_default(activation, attack, rate, seeds, seed, steps)
     else:
-        y_pois = np.where(masks, TARGET, y_clean)
-        X_pois = np.where(masks[..., None], add_trigger(task.X_train)[None], X_clean)
-    # batch: clean copies then poisoned copies, 2*seeds in all
-    Xb = np.concatenate([X_clean, X_pois])
-    yb = np.concatenate([y_clean, y_pois])
-    f_tr = _layer_features(pre, task.X_train)
-    # GD on the sum loss is stable below 2/lambda_max(K); the base rate leaves room for the 10x ratio
-    lr = FINITE_LR / float(np.linalg.eigvalsh(ff_kernel_blocks(f_tr, f_tr))[-1])
-    X_eval = np.concatenate([task.X_test, task.X_trig_test])
-    n_test = len(task.y_test)
-    every = max(1, steps // FINITE_CHECKPOINTS)
-    ck = list(range(every, steps + 1, every))
-    if ck[-1] != steps:
-        ck.append(steps)
-
-    def evaluate(fe, ftr):
-        bad = ~np.all(np.isfinite(fe), axis=1)
-        acc = np.where(bad, np.nan, _acc(fe[:, :n_test], task.y_test))
-        return (acc, _asr(fe[:, n_test:]), _acc(ftr, yb))
-
-    # FF: all weights, 2*seeds copies of the pretrained network
-    P = [{k: np.broadcast_to(v, (2 * seeds,) + v.shape).copy() for k, v in layer.items()} for layer in pre.params]
-    Xe = np.broadcast_to(X_eval, (2 * seeds,) + X_eval.shape)
-    ff_hist = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(1, steps + 1):
-            _ff_step(P, Xb, yb, lr, activation)
-            if t in ck:
-                ff_hist.append(evaluate(_ff_forward(P, Xe, activation)[0], _ff_forward(P, Xb, activation)[0]))
-        lora_hist = {}
-        for name, mult in (("eta", 1.0), ("ratio", LR_RATIO)):
-            net = _LoraNet(pre, Xb, np.concatenate([A, A]))
-            x1b, base_b = net.base(Xb)
-            x1e, base_e = net.base(X_eval)
-            hist = []
-            for t in range(1, steps + 1):
-                net.step(x1b, base_b, yb, mult * lr)
-                if t in ck:
-                    hist.append(evaluate(net.output(x1e, base_e)[0], net.output(x1b, base_b)[0]))
-            lora_hist[name] = hist
+        ff_hist = _finite_ff(pre, task, setup, activation)
+    # LoRA trains (A, B) at eta and at 10 eta; clean copies do not depend on the attack or its rate
+    S = seeds
+    x1, base1 = _LoraNet(pre, Xb, A).base(Xb)
+    x1e, base_e = _LoraNet(pre, X_eval, A).base(X_eval)
+    if default:
+        clean = _finite_lora_clean_default(activation, rank, variance, seeds, seed, steps)
+    else:
+        clean = _finite_lora(pre, task, A, x1[:S], base1[:S], yb[:S], x1e, base_e, lr, steps, ck)
+    pois = _finite_lora(pre, task, A, x1[S:], base1[S:], yb[S:], x1e, base_e, lr, steps, ck)
+    lora_hist = {name: [tuple(np.concatenate([c, p]) for c, p in zip(hc, hp, strict=True))
+                        for hc, hp in zip(clean[name], pois[name], strict=True)] for name in ("eta", "ratio")}
 
     def stack(hist, i):
         return np.stack([h[i] for h in hist], axis=1)  # (2S, checkpoints)

@@ -61,7 +61,9 @@ def _phi(xp: Any, z: Any, activation: str) -> tuple[Any, Any]:
         if xp is np:
             from scipy.special import erf
         else:  # pragma: no cover - GPU only
-            from cupyx.scipy.special import erf
+            import importlib
+
+            erf = importlib.import_module("cupyx.scipy.special").erf
         return erf(z), (2.0 / math.sqrt(math.pi)) * xp.exp(-z * z)
     raise ValueError(f"unknown activation {activation!r} (choose relu or erf)")
 

@@ -229,6 +229,10 @@ RUN_TOGETHER = (
 def _grid(profile: str, regime: str) -> dict:
     """The swept region: ranks, variance rules, poison rates and seeds (quick keeps the corners)."""
     quick = profile == "quick"
+    ranks: tuple[int, ...]
+    rules: tuple[str, ...]
+    lf: tuple[float, ...]
+    bd: tuple[float, ...]
     if regime == "kernel":
         ranks = (1, 4, 8, 16) if quick else (1, 2, 4, 8, 16)
         rules = ("1/(3n)", "1/n", "1/r") if quick else ("1/(3n)", "1/n", "4/n", "1/r")
