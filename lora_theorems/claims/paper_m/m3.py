@@ -5,7 +5,7 @@ Exact per-coordinate law and distances: :mod:`lora_theorems.numerics.paper_m.ber
 
 from lora_theorems.checks import CheckContext, Outcome, check
 from lora_theorems.claims.paper_m._common import BoundPoint, bound_sweep, loglog_slope, series_by
-from lora_theorems.helpers import FAMILY_ALPHA
+from lora_theorems.helpers import FAMILY_ALPHA, Grid
 from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Plot, Table
 
 _BOUND = r"\frac{C\rho}{\sigma^3\sqrt r}"
@@ -96,10 +96,16 @@ CLAIM = Claim(
 )
 
 
+#: the direction theta = |G_ij| / ||G_i.|| of the coordinate (0: G_ij = 0, symmetric law; 1: c = 0, chi-square)
+THETAS = Grid(quick=[0.0, 0.5, 1.0], full=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
+RANKS = Grid(quick=[1, 2, 4, 16, 64], full=[1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256])
+#: two large ranks (the full sweep's largest) between which the decay rate of the distances is read
+RATE_RANKS = Grid(quick=(64, 128), full=(128, 256))
+
+
 def _sweep(ctx):
-    """The (theta, r) grid of the coordinate checks: theta = |G_ij| / ||G_i.|| (0: G_ij = 0, 1: c = 0)."""
-    thetas = ctx.pick([0.0, 0.5, 1.0], [0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
-    ranks = ctx.pick([1, 2, 4, 16, 64], [1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256])
+    """The (theta, r) grid of the coordinate checks, and the region it covers."""
+    thetas, ranks = THETAS(ctx), RANKS(ctx)
     return [(th, r) for th in thetas for r in ranks], {"theta": thetas, "r": ranks}
 
 
@@ -198,7 +204,7 @@ def m3_coordinate_marginal(ctx: CheckContext) -> Outcome:
 
     grid, region = _sweep(ctx)
     sweep = _tv_below_bound(grid)
-    big = ctx.pick((64, 128), (128, 256))
+    big = RATE_RANKS(ctx)
     rows, off_rate = [], []
     for th, want in ((0.0, -1.0), (0.5, -0.5), (1.0, -0.5)):
         tv = [tv_distance(_law(th, r)) for r in big]
