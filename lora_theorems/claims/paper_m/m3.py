@@ -150,13 +150,9 @@ def m3_coordinate_kolmogorov(ctx: CheckContext) -> Outcome:
 
     grid, region = _sweep(ctx)
     sweep = bound_sweep(point(th, r) for th, r in grid)
-    r_, lower, bound = (lambda p: p.label["r"]), (lambda p: p.row[2]), (lambda p: p.bound)
-    series = tuple(
-        s
-        for exact, be in zip(series_by(sweep.points, "theta", "exact, theta={}", r_, lower, style="points"),
-                             series_by(sweep.points, "theta", "Berry-Esseen bound, theta={}", r_, bound), strict=True)
-        for s in (exact, be)
-    )
+    exact = series_by(sweep.points, "theta", "exact, theta={}", lambda p: p.label["r"], lambda p: p.row[2], style="points")
+    bound = series_by(sweep.points, "theta", "Berry-Esseen bound, theta={}", lambda p: p.label["r"], lambda p: p.bound)
+    series = tuple(s for pair in zip(exact, bound, strict=True) for s in pair)  # each theta: exact, then its bound
     return sweep.outcome(
         holds="Kolmogorov distance below the Berry-Esseen bound at all {n} (theta, r); smallest slack {slack:.3g}",
         fails="Kolmogorov distance ABOVE the Berry-Esseen bound at theta={theta}, r={r}; smallest slack {slack:.3g}",
