@@ -261,3 +261,43 @@ def test_show_no_run_names_a_not_checkable_reading():
     c = Claim(id="L8", paper="L", title="t", statement="s", source="x",
               formalizations=(Formalization("bert", "model", "on BERT", not_checkable="needs BERT weights"),))
     assert "not checkable by this toolkit (never counted as passed): needs BERT weights" in render_claim(c)
+
+
+# ----------------------------------------------------------------------------- issue 9: probes
+
+
+def test_probe_commands_print_what_the_public_functions_return(capsys):
+    """``m-delta`` and ``attack`` are the papers' probes (lora_theorems.probes): the CLI prints
+    the API's report, rendered or as JSON, and nothing else."""
+    from lora_theorems.claims.paper_l.probes import render_attack, render_m_delta
+
+    code, out, _ = run_cli(capsys, "m-delta", "--width", "12", "--rank", "3", "--variance", "0.05", "--trials", "300",
+                           "--seed", "4")
+    assert code == 0 and out == render_m_delta(lt.explore_m_delta(12, 3, 0.05, trials=300, seed=4)) + "\n"
+    code, out, _ = run_cli(capsys, "attack", "--attack", "label-flip", "--rate", "0.1", "--rank", "2", "--variance",
+                           "0.0625", "--seeds", "2", "--json")
+    rep = lt.simulate_attack("label-flip", 0.1, 2, 0.0625, seeds=2)
+    assert code == 0 and json.loads(out) == json.loads(json.dumps(rep.to_json()))
+    assert render_attack(rep).startswith("L8 attack: label-flip at rate 0.1 (20 of 200 training images)")
+
+
+def test_progress_line_on_a_terminal_is_closed_only_if_shown():
+    import io
+
+    from lora_theorems.progress import stderr_progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    quiet, busy, log = Tty(), Tty(), io.StringIO()
+    stderr_progress(quiet).close()
+    p = stderr_progress(busy)
+    p("halfway")
+    p.close()
+    q = stderr_progress(log)
+    q("halfway")
+    q.close()
+    assert quiet.getvalue() == ""
+    assert busy.getvalue().startswith("\r\x1b[K[") and busy.getvalue().endswith("] halfway\n")
+    assert log.getvalue().endswith("] halfway\n") and "\r" not in log.getvalue()
