@@ -52,6 +52,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import sections
+
 HERE = Path(__file__).resolve()
 SW2, SB2 = 2.0, 0.1
 ANALYTIC = [(N, depth, act) for N in (2000, 5000) for depth in (2, 4) for act in ("relu", "erf")]
@@ -342,8 +345,10 @@ def _write(out: Path, rows, versions, blas, args, wall) -> None:
                 + " | ".join(f"{statistics.median(res[c]):.2f}" for c in peers)
                 + f" | {_fmt_ratio(ratios)} | {1 / statistics.median(ratios):.0f}x | {max(agree.values()):.1e} |"
             )
+    # sections other scripts own (bench_report.py: the report's wall time and memory) are kept
+    kept = sections(out)
     lines += [""]
-    out.write_text("\n".join(lines))
+    out.write_text("\n".join(lines) + "".join("\n" + block for block in kept.values()))
     print(f"wrote {out}")
 
 

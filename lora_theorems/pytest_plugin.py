@@ -4,6 +4,8 @@
 - the fixture ``claim_result`` runs a claim's checks once per session (profile and seed from
   ``--lt-profile``/``--lt-seed``, default quick/0) and returns its evidence and verdict;
 - ``@pytest.mark.heavy`` tests run only with ``--run-heavy``;
+- ``--lt-jobs N`` runs the claims the collected tests ask ``claim_result`` for in ``N`` local
+  processes, all at once on first use (the results are the same as serial);
 - at the end of a run, a ledger summary: claim, verdict, tests passed, failed and skipped.
 
 Loaded by ``tests/conftest.py`` (``pytest_plugins = ["lora_theorems.pytest_plugin"]``).
@@ -22,20 +24,33 @@ _STATS: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 
 _CLAIM_OF: dict[str, str] = {}
 #: the session's claim results, kept on the pytest config (not in the API: it caches nothing)
 _RESULTS = pytest.StashKey[dict]()
+#: claims that collected tests will ask ``claim_result`` for (prefetched together with --lt-jobs)
+_WANTED = pytest.StashKey[list]()
+
+#: what the heavy tests cost, for --help (2 cores, unloaded; measured for issue 14)
+HEAVY_HELP = (
+    "also run tests marked heavy. Expect about 3 min with the quick profile; with --lt-profile full "
+    "the claim checks alone are a full report (about 6 min serial, less with --lt-jobs 2) and "
+    "tests/engine/test_profiles.py runs every claim in both profiles once more (another full report), "
+    "so about 15-20 min on 2 unloaded cores, longer on a loaded machine"
+)
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("lora-theorems")
     group.addoption("--lt-profile", default="quick", help="profile of the claim checks (quick or full)")
     group.addoption("--lt-seed", default=0, type=int, help="seed of the claim checks")
-    group.addoption("--run-heavy", action="store_true", help="also run tests marked heavy")
+    group.addoption("--lt-jobs", default=1, type=int,
+                    help="local processes for the claim checks behind claim_result (default 1)")
+    group.addoption("--run-heavy", action="store_true", help=HEAVY_HELP)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id): ties a test to a claim of the ledger")
-    config.addinivalue_line("markers", "heavy: heavy sweep, only with --run-heavy")
+    config.addinivalue_line("markers", "heavy: heavy sweep, only with --run-heavy (see --help for the expected time)")
     try:
-        api.validate_run_options(config.getoption("--lt-profile"), config.getoption("--lt-seed"), "numpy")
+        api.validate_run_options(config.getoption("--lt-profile"), config.getoption("--lt-seed"), "numpy",
+                                 config.getoption("--lt-jobs"))
     except ValueError as exc:  # a clean usage error (exit 4), not an INTERNALERROR traceback
         raise pytest.UsageError(f"lora-theorems: {exc}") from None
 
@@ -52,6 +67,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_heavy)
 
 
+def pytest_collection_finish(session):
+    """The claims the selected, not skipped tests will ask ``claim_result`` for (after -k/-m)."""
+    wanted: list[str] = []
+    for item in session.items:
+        cid = _CLAIM_OF.get(item.nodeid)
+        skipped = any(m.name == "skip" for m in item.iter_markers())
+        if cid is not None and not skipped and "claim_result" in getattr(item, "fixturenames", ()) and cid not in wanted:
+            wanted.append(cid)
+    session.config.stash[_WANTED] = wanted
+
+
 def pytest_runtest_logreport(report):
     cid = _CLAIM_OF.get(report.nodeid)
     if cid is None:
@@ -66,13 +92,19 @@ def claim_result(request):
     """``claim_result("L4")``: the claim's :class:`ClaimResult` for the session's profile and seed."""
     profile = request.config.getoption("--lt-profile")
     seed = request.config.getoption("--lt-seed")
+    jobs = request.config.getoption("--lt-jobs")
 
     results = request.config.stash.setdefault(_RESULTS, {})
 
     def get(claim_id: str) -> ClaimResult:
         cid = api.get_claim(claim_id).id
         if cid not in results:  # each claim runs once per session
-            results[cid] = api.run_claim(cid, profile=profile, seed=seed)
+            # with several processes, every claim the collected tests want runs in one go
+            ids = [cid] + [c for c in request.config.stash.get(_WANTED, []) if c not in results and c != cid]
+            if jobs == 1:
+                ids = [cid]
+            for r in api.build_ledger(ids, profile=profile, seed=seed, jobs=jobs).results:
+                results[r.claim.id] = r
         return results[cid]
 
     return get

@@ -119,3 +119,17 @@ def test_costs_do_not_change_equality_or_results():
     a = lt.build_ledger(["L6"], config=RunConfig(seed=2, jobs=2, costs={"L6/x": 5.0}))
     b = lt.build_ledger(["L6"], seed=2)
     assert _strip(a) == _strip(b)
+
+
+def test_pytest_lt_jobs_is_validated_like_the_cli():
+    """``pytest --lt-jobs 0`` is a usage error (exit 4) with the one-line message, not a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                        "--lt-jobs", "0", "tests/engine/test_helpers.py"], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert "jobs must be a positive integer, got 0" in p.stderr and "Traceback" not in p.stderr
