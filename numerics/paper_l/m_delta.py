@@ -9,7 +9,7 @@ $s_1^2\\ge\\dots\\ge s_r^2$ of $A$) and $n-r$ further zeros, so
 :func:`m_delta_spectrum` uses that structure on stacks of matrices (``(..., r, n)``) and
 never builds an $n\\times n$ matrix; :func:`m_delta_spectrum_direct` is the brute-force
 reference (``eigvalsh`` of the full matrix) used by the tests.  Marchenko-Pastur helpers
-give the large-width limits, :func:`clopper_pearson` the exact binomial intervals used by
+give the large-width limits, :func:`clopper_pearson` (an alias of the helpers' exact interval) the binomial intervals used by
 the Monte Carlo checks.
 """
 
@@ -432,16 +432,11 @@ def sweep_scales(
 
 
 def clopper_pearson(k: int, trials: int, alpha: float) -> tuple[float, float]:
-    """Exact two-sided $(1-\\alpha)$ Clopper-Pearson interval for a binomial proportion ``k/trials``."""
-    from scipy.stats import beta
+    """Exact two-sided $(1-\\alpha)$ Clopper-Pearson interval for a binomial proportion ``k/trials``
+    (the L4 probe's name for :func:`lora_theorems.helpers.proportion_ci`, the one implementation)."""
+    from lora_theorems.helpers import proportion_ci
 
-    if not 0 <= k <= trials or trials < 1:
-        raise ValueError(f"need 0 <= k <= trials, trials >= 1 (got k={k}, trials={trials})")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, trials - k + 1))
-    hi = 1.0 if k == trials else float(beta.ppf(1 - alpha / 2, k + 1, trials - k))
-    return lo, hi
+    return proportion_ci(k, trials, alpha)
 
 
 def nsd_probability_r1(n: int, sigma_a2: float) -> float:
