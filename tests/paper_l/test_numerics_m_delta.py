@@ -87,7 +87,7 @@ def test_mp_density_is_a_density():
 
     for ratio, scale in ((1.0, 1.0), (0.25, 0.5)):
         lo, hi = mp_edges(ratio, scale)
-        val, _ = quad(lambda x: float(mp_density(x, ratio, scale)), lo, hi, limit=200)
+        val, _ = quad(lambda x, ratio=ratio, scale=scale: float(mp_density(x, ratio, scale)), lo, hi, limit=200)
         assert abs(val - 1) < 1e-6
 
 
