@@ -388,7 +388,8 @@ def sweep_scales(
     s^2\lambda_{\max}(ZZ^T) - 1$, one eigensolve per draw serves every scale, instead of one per draw
     and scale (the scales then share their draws, which a worst case or a Bonferroni family allows).
     ``trials`` draws of ``Z`` (``r x n``) are made in batches; ``ValueError`` for bad sizes, scales
-    or law, or a batch beyond :data:`MEMORY_LIMIT_BYTES`.
+    or law, a batch beyond :data:`MEMORY_LIMIT_BYTES`, or $\lambda_{\max}$ beyond float64 (never a NaN
+    counted as NSD).
     """
     validate_rng(rng)
     r, n = validate_rank(r, n)
@@ -409,7 +410,8 @@ def sweep_scales(
         top = to_numpy(_gram_top(Z, xp, all_values=False))
         for j, s2 in enumerate(scales):
             if witness[j] is None:
-                pos = np.flatnonzero(s2 * top - 1.0 > 0)
+                with np.errstate(over="ignore"):  # an overflow is refused below, once every value is in
+                    pos = np.flatnonzero(s2 * top - 1.0 > 0)
                 if pos.size:
                     witness[j] = math.sqrt(s2) * to_numpy(Z[int(pos[0])])
         tops.append(top)
@@ -417,7 +419,10 @@ def sweep_scales(
     synchronize(xp)
     dt = time.perf_counter() - t0
     g = np.concatenate(tops)
-    lam = [s2 * g - 1.0 for s2 in scales]
+    with np.errstate(over="ignore"):
+        lam = [s2 * g - 1.0 for s2 in scales]
+    if not all(bool(np.isfinite(v).all()) for v in lam):
+        raise ValueError(f"lambda_max(A^T A) overflows float64 at the largest scale ({max(scales):.3g}); it is not representable")
     return ScaleSweep(
         scales2=scales,
         gram_top=g,

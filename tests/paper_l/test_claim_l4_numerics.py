@@ -167,6 +167,8 @@ def test_scale_sweep_refuses_bad_input():
         sweep_scales(rng, 2, 3, (0.1,), 10)  # r > n
     with pytest.raises(ValueError):
         sweep_scales(rng, 2, 1, (-0.1,), 10)
+    with pytest.raises(ValueError, match="overflows"):
+        sweep_scales(rng, 8, 2, (0.1, 1e308), 10)
 
 
 def test_uniform_sweep_witness_is_in_the_support_and_a_counterexample(claim_result):
