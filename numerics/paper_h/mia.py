@@ -17,7 +17,7 @@ import numpy as np
 
 from lora_theorems.validate import validate_positive_int, validate_rng, validate_variance
 
-__all__ = ["auc_batch", "digits", "mia_experiment"]
+__all__ = ["auc_batch", "digits", "dp_pairwise_auc_bound", "empirical_bernstein_lower", "lora_fa_step_canaries", "mia_experiment"]
 
 METHODS = ("full", "lora-fa", "dp-sgd")
 
@@ -124,3 +124,142 @@ def mia_experiment(
             "test_acc": pred[:, n:].mean(axis=1),
         }
     return out
+
+
+# ----------------------------------------------------------------------------- M4: one clipped LoRA-FA step
+
+
+def _losses(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    lp = _softmax_lp(np.einsum("skh,snh->snk", W2, np.maximum(np.einsum("shd,snd->snh", W1, X), 0.0)))
+    return -np.take_along_axis(lp, y[..., None], -1)[..., 0]
+
+
+def lora_fa_step_canaries(
+    rng: np.random.Generator,
+    *,
+    seeds: int = 8,
+    canaries: int = 200,
+    hidden: int = 64,
+    r: int = 4,
+    lr: float = 0.5,
+    C: float = 1.0,
+    method: str = "lora-fa",
+    sigma: float = 0.0,
+    chunk: int = 250,
+) -> dict[str, Any]:
+    """M4 (implicit-dp): calibrated loss membership inference on ONE step with per-example clipping.
+
+    Per seed: ``canaries`` distinct digits, pixels centred by the mean image of the whole (public)
+    set, each with a uniformly random label (privacy-auditing canaries: memorisation is the only
+    signal); the first half is the fine-tuning set (members, ``b = canaries // 2``), the second
+    half held out. The MLP of :func:`mia_experiment` (``W_0``, ``A_1``, ``A_2`` drawn alike) takes
+    one full-batch step from ``W_0`` on the members' per-example gradients ``g_i`` (w.r.t. the
+    full weights of both layers, jointly) clipped to norm ``C``, ``G = mean_i clip(g_i)``:
+
+    - ``"lora-fa"``: ``B_1 = -lr G A^T`` per layer (the gradient w.r.t. ``B`` at ``B = 0`` is
+      ``G A^T``), so ``W_1 - W_0 = -lr G A^T A`` (paper M's LoRA step with clipping);
+    - ``"dp-sgd"``: ``W_1 - W_0 = -lr (G + N(0, (sigma C / b)^2 I))`` (the Gaussian mechanism).
+
+    Each canary is scored by its loss decrease ``l(W_0) - l(W_1)`` (the attacker knows the public
+    starting weights ``W_0``); the attack AUC (members vs held-out canaries, ties 1/2) is returned
+    per seed with ``kappa = ||G||_F / C`` (the realised gradient scale). Seeds are processed
+    ``chunk`` at a time (memory); the draws depend on ``chunk``.
+    """
+    rng = validate_rng(rng)
+    S, k, h, r, chunk = (validate_positive_int(v, n) for v, n in
+                         ((seeds, "seeds"), (canaries, "canaries"), (hidden, "hidden"), (r, "rank"), (chunk, "chunk")))
+    lr = validate_variance(lr, "learning rate", allow_zero=False)
+    C = validate_variance(C, "clipping norm", allow_zero=False)
+    sigma = validate_variance(sigma, "noise multiplier")
+    if method not in ("lora-fa", "dp-sgd"):
+        raise ValueError(f"unknown method {method!r} (lora-fa or dp-sgd)")
+    X, _ = digits()
+    X = X - X.mean(axis=0)
+    d, K = X.shape[1], 10
+    if k < 4 or k > len(X):
+        raise ValueError(f"canaries must be in [4, {len(X)}], got {k}")
+    if r > min(d, h):
+        raise ValueError(f"rank {r} exceeds the layer widths ({d}, {h})")
+    b = k // 2
+    aucs, kappas = [], []
+    for start in range(0, S, chunk):
+        s = min(chunk, S - start)
+        Xs = X[np.stack([rng.permutation(len(X))[:k] for _ in range(s)])]
+        ys = rng.integers(0, K, (s, k))
+        W1 = rng.standard_normal((s, h, d)) * math.sqrt(2 / d)
+        W2 = rng.standard_normal((s, K, h)) * math.sqrt(1 / h)
+        A1 = rng.standard_normal((s, r, d)) / math.sqrt(r)
+        A2 = rng.standard_normal((s, r, h)) / math.sqrt(r)
+        Xm, Ym = Xs[:, :b], np.eye(K)[ys[:, :b]]
+        Z = np.einsum("shd,snd->snh", W1, Xm)
+        H = np.maximum(Z, 0.0)
+        dO = np.exp(_softmax_lp(np.einsum("skh,snh->snk", W2, H))) - Ym
+        dH = np.einsum("snk,skh->snh", dO, W2) * (Z > 0)
+        # per-example norms without forming per-example gradients: ||u x^T||_F = ||u|| ||x||
+        nrm = np.sqrt((dH**2).sum(-1) * (Xm**2).sum(-1) + (dO**2).sum(-1) * (H**2).sum(-1))
+        f = np.minimum(1.0, C / np.maximum(nrm, 1e-300))[..., None]
+        G1 = np.einsum("snh,snd->shd", dH * f, Xm) / b
+        G2 = np.einsum("snk,snh->skh", dO * f, H) / b
+        if method == "lora-fa":
+            V1 = W1 + (-lr * G1 @ np.swapaxes(A1, 1, 2)) @ A1
+            V2 = W2 + (-lr * G2 @ np.swapaxes(A2, 1, 2)) @ A2
+        else:
+            V1 = W1 - lr * (G1 + rng.standard_normal(G1.shape) * sigma * C / b)
+            V2 = W2 - lr * (G2 + rng.standard_normal(G2.shape) * sigma * C / b)
+        score = _losses(W1, W2, Xs, ys) - _losses(V1, V2, Xs, ys)
+        aucs.append(auc_batch(score[:, :b], score[:, b:]))
+        kappas.append(np.sqrt((G1**2).sum(axis=(1, 2)) + (G2**2).sum(axis=(1, 2))) / C)
+    return {
+        "auc": np.concatenate(aucs),
+        "kappa": np.concatenate(kappas),
+        "settings": {"seeds": S, "canaries": k, "members": b, "hidden": h, "r": r, "lr": lr, "C": C, "method": method,
+                     "sigma": sigma, "chunk": chunk, "data": "digits, pixels centred, uniformly random labels"},
+    }
+
+
+def dp_pairwise_auc_bound(noise_multiplier: float, steps: int = 1, delta: float | None = None) -> dict[str, float]:
+    """M4: the largest expected pairwise membership-inference AUC of any attack on a mechanism with
+    the privacy profile that dp_accounting's PLD accountant gives ``steps`` full-batch DP-SGD steps
+    at ``noise_multiplier`` (replace-one neighbours: the clipped sum moves by at most ``2C``).
+
+    Swap argument: a member ``z`` and a held-out ``z'`` are exchangeable, and replacing ``z`` by
+    ``z'`` is one replace-one move, so for the event "``z`` scores above ``z'``" (ties by a fair
+    coin), ``AUC <= e^eps (1 - AUC) + delta(eps)`` for every ``eps``:
+    ``AUC <= min_eps (e^eps + delta(eps)) / (1 + e^eps)``; the minimum is at ``eps = 0``,
+    ``(1 + delta(0)) / 2`` with ``delta(0)`` the total variation (Gaussian: ``Phi(sqrt(steps) / sigma)``).
+    Returns ``bound`` (the minimum over the accountant's profile on an eps grid including 0),
+    ``closed_form`` (``Phi(sqrt(steps)/sigma)``), ``tv`` (``delta(0)``) and, when ``delta`` is
+    given, ``epsilon`` (the accountant's epsilon at that delta, the number usually reported).
+    """
+    import dp_accounting
+    from dp_accounting import pld
+    from scipy.stats import norm
+
+    sigma = validate_variance(noise_multiplier, "noise multiplier", allow_zero=False)
+    steps = validate_positive_int(steps, "steps")
+    acc = pld.PLDAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+    acc.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(sigma), steps))
+    eps = np.linspace(0.0, 4.0, 41)
+    deltas = np.array([acc.get_delta(float(e)) for e in eps])
+    vals = (np.exp(eps) + deltas) / (1 + np.exp(eps))
+    out = {"bound": float(vals.min()), "closed_form": float(norm.cdf(math.sqrt(steps) / sigma)), "tv": float(deltas[0])}
+    if delta is not None:
+        d = validate_variance(delta, "delta", allow_zero=False)
+        if d >= 1:
+            raise ValueError(f"delta must be in (0, 1), got {d}")
+        out["epsilon"] = float(acc.get_epsilon(d))
+    return out
+
+
+def empirical_bernstein_lower(x: np.ndarray, alpha: float) -> float:
+    """M4: one-sided lower confidence bound at level ``alpha`` on the mean of i.i.d. variables in
+    [0, 1] (Maurer and Pontil 2009, Theorem 4, applied to ``1 - x``):
+    ``mean - sqrt(2 V ln(2/alpha) / n) - 7 ln(2/alpha) / (3 (n - 1))``, ``V`` the unbiased sample
+    variance. Distribution-free: it needs no normal approximation."""
+    x = np.asarray(x, dtype=float).ravel()
+    if x.size < 2 or not np.all((x >= 0) & (x <= 1)):
+        raise ValueError(f"need at least two values in [0, 1], got {x.size} values in [{x.min() if x.size else 'n/a'}, {x.max() if x.size else 'n/a'}]")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    n, L = x.size, math.log(2 / alpha)
+    return float(x.mean() - math.sqrt(2 * x.var(ddof=1) * L / n) - 7 * L / (3 * (n - 1)))
