@@ -17,7 +17,7 @@ import numpy as np
 
 from lora_theorems.validate import validate_positive_int, validate_rng, validate_variance
 
-__all__ = ["auc_batch", "digits", "dp_pairwise_auc_bound", "empirical_bernstein_lower", "lora_fa_step_canaries", "mia_experiment"]
+__all__ = ["auc_batch", "canary_step_scores", "digits", "dp_pairwise_auc_bound", "empirical_bernstein_lower", "lora_fa_step_canaries", "mia_experiment"]
 
 METHODS = ("full", "lora-fa", "dp-sgd")
 
@@ -134,6 +134,49 @@ def _losses(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.
     return -np.take_along_axis(lp, y[..., None], -1)[..., 0]
 
 
+def canary_step_scores(
+    X: np.ndarray,
+    y: np.ndarray,
+    members: int,
+    W1: np.ndarray,
+    W2: np.ndarray,
+    A1: np.ndarray,
+    A2: np.ndarray,
+    *,
+    lr: float,
+    C: float,
+    noise: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """M4: the deterministic core of :func:`lora_fa_step_canaries` (seeds batched, leading axis ``S``).
+
+    ``X`` (S, k, d) and labels ``y`` (S, k); the first ``members`` examples train. One full-batch step
+    from ``(W1, W2)`` (S, h, d), (S, K, h) on the members' per-example gradients of the cross-entropy of
+    ``softmax(W2 relu(W1 x))`` w.r.t. both weights, clipped jointly to norm ``C`` and averaged (``G``):
+    without ``noise`` the LoRA-FA step ``W - lr G A^T A`` per layer (``A1`` (S, r, d), ``A2`` (S, r, h));
+    with ``noise = (N1, N2)`` the DP-SGD step ``W - lr (G + N)`` (``A`` unused). Returns each example's
+    loss decrease ``l(W_0) - l(W_1)`` (S, k) and ``kappa = ||G||_F / C`` (S,).
+    """
+    b = validate_positive_int(members, "members")
+    Xm, Ym = X[:, :b], np.eye(W2.shape[1])[y[:, :b]]
+    Z = np.einsum("shd,snd->snh", W1, Xm)
+    H = np.maximum(Z, 0.0)
+    dO = np.exp(_softmax_lp(np.einsum("skh,snh->snk", W2, H))) - Ym
+    dH = np.einsum("snk,skh->snh", dO, W2) * (Z > 0)
+    # per-example norms without forming per-example gradients: ||u x^T||_F = ||u|| ||x||
+    nrm = np.sqrt((dH**2).sum(-1) * (Xm**2).sum(-1) + (dO**2).sum(-1) * (H**2).sum(-1))
+    f = np.minimum(1.0, C / np.maximum(nrm, 1e-300))[..., None]
+    G1 = np.einsum("snh,snd->shd", dH * f, Xm) / b
+    G2 = np.einsum("snk,snh->skh", dO * f, H) / b
+    if noise is None:
+        V1 = W1 + (-lr * G1 @ np.swapaxes(A1, 1, 2)) @ A1  # B_1 = -lr dL/dB = -lr G A^T, merged: B_1 A
+        V2 = W2 + (-lr * G2 @ np.swapaxes(A2, 1, 2)) @ A2
+    else:
+        V1 = W1 - lr * (G1 + noise[0])
+        V2 = W2 - lr * (G2 + noise[1])
+    kappa = np.sqrt((G1**2).sum(axis=(1, 2)) + (G2**2).sum(axis=(1, 2))) / C
+    return _losses(W1, W2, X, y) - _losses(V1, V2, X, y), kappa
+
+
 def lora_fa_step_canaries(
     rng: np.random.Generator,
     *,
@@ -190,25 +233,12 @@ def lora_fa_step_canaries(
         W2 = rng.standard_normal((s, K, h)) * math.sqrt(1 / h)
         A1 = rng.standard_normal((s, r, d)) / math.sqrt(r)
         A2 = rng.standard_normal((s, r, h)) / math.sqrt(r)
-        Xm, Ym = Xs[:, :b], np.eye(K)[ys[:, :b]]
-        Z = np.einsum("shd,snd->snh", W1, Xm)
-        H = np.maximum(Z, 0.0)
-        dO = np.exp(_softmax_lp(np.einsum("skh,snh->snk", W2, H))) - Ym
-        dH = np.einsum("snk,skh->snh", dO, W2) * (Z > 0)
-        # per-example norms without forming per-example gradients: ||u x^T||_F = ||u|| ||x||
-        nrm = np.sqrt((dH**2).sum(-1) * (Xm**2).sum(-1) + (dO**2).sum(-1) * (H**2).sum(-1))
-        f = np.minimum(1.0, C / np.maximum(nrm, 1e-300))[..., None]
-        G1 = np.einsum("snh,snd->shd", dH * f, Xm) / b
-        G2 = np.einsum("snk,snh->skh", dO * f, H) / b
-        if method == "lora-fa":
-            V1 = W1 + (-lr * G1 @ np.swapaxes(A1, 1, 2)) @ A1
-            V2 = W2 + (-lr * G2 @ np.swapaxes(A2, 1, 2)) @ A2
-        else:
-            V1 = W1 - lr * (G1 + rng.standard_normal(G1.shape) * sigma * C / b)
-            V2 = W2 - lr * (G2 + rng.standard_normal(G2.shape) * sigma * C / b)
-        score = _losses(W1, W2, Xs, ys) - _losses(V1, V2, Xs, ys)
+        noise = None
+        if method == "dp-sgd":
+            noise = (rng.standard_normal((s, h, d)) * sigma * C / b, rng.standard_normal((s, K, h)) * sigma * C / b)
+        score, kappa = canary_step_scores(Xs, ys, b, W1, W2, A1, A2, lr=lr, C=C, noise=noise)
+        kappas.append(kappa)
         aucs.append(auc_batch(score[:, :b], score[:, b:]))
-        kappas.append(np.sqrt((G1**2).sum(axis=(1, 2)) + (G2**2).sum(axis=(1, 2))) / C)
     return {
         "auc": np.concatenate(aucs),
         "kappa": np.concatenate(kappas),

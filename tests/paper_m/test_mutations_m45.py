@@ -3,7 +3,9 @@
 For each as-written check the quantity it tests is monkeypatched so that the mathematics
 reverses (fresh noise, data-independent noise, Gaussian noise, a secret A, noise that hides a
 zero gradient, a JL bound that is too small), and the test asserts that the check's outcome
-moves and that the verdict of the claim restricted to that reading moves. M4 is ``refuted`` by
+moves and that the verdict of the claim restricted to that reading moves. M4's membership-inference
+check can only fail or stay undecided (no attack proves DP): its mutations (a DP step at sigma_eff,
+sigma_eff at the realised gradient scale, a control over its bound) move it from refuted to open. M4 is ``refuted`` by
 five independent as-written checks, so one mutation cannot move the whole claim; what can is
 its corrected statement: with eps_rho made too small the audit fails and M4 goes from
 ``conditional`` to ``refuted``. M5's two failing as-written checks mutated together make it
@@ -146,6 +148,93 @@ def test_m4_corrected_statement_decides_the_verdict(monkeypatch, claim_result):
     assert_moves("M4", before, after, now=False)
     assert after.counterexample["hockey_stick_lower"] > after.counterexample["delta_rho"]
     assert whole_verdict("M4", res, after) is Verdict.REFUTED
+
+
+def _undecided(before, after) -> None:
+    """The decisive MIA check can only fail or stay undecided (no loss attack proves DP): a mutation
+    that makes the mechanism (or the promise) private enough moves it from False to None, and the
+    as-written reading it alone decides from refuted to open."""
+    assert before.passed is False and before.counterexample is not None
+    assert after.passed is None and after.counterexample is None and after.summary.startswith("undecided")
+    assert reading_verdict("M4", before) is Verdict.REFUTED
+    assert reading_verdict("M4", after) is Verdict.OPEN
+
+
+@pytest.mark.claim("M4")
+def test_m4_mia_a_dp_step_at_sigma_eff_is_not_refuted(monkeypatch, claim_result):
+    """Replace the clipped LoRA-FA step by DP-SGD at the same sigma_eff: the mechanism now has the
+    privacy the bound assumes, and the attack stays within it (no false alarm)."""
+    import lora_theorems.numerics.paper_h.mia as mia
+    from lora_theorems.numerics.paper_m.privacy import effective_noise_multiplier
+
+    _, before = baseline_of(claim_result, "M4", "m4_membership_inference")
+    real = mia.lora_fa_step_canaries
+
+    def dp_instead(rng, *, method="lora-fa", sigma=0.0, **kw):
+        s = effective_noise_multiplier(kw["r"], kw["canaries"] // 2, kw["hidden"] + 10, 64, 1.0)
+        return real(rng, method="dp-sgd", sigma=s, **kw)
+
+    monkeypatch.setattr(mia, "lora_fa_step_canaries", dp_instead)
+    after = fresh("M4", "m4_membership_inference")
+    _undecided(before, after)
+
+
+@pytest.mark.claim("M4")
+def test_m4_mia_refutation_rests_on_the_fixed_noise_scale(monkeypatch, claim_result):
+    """sigma_eff at the gradient scale these canaries actually have (kappa = ||G||_F / C ~ 0.1, reported in
+    the evidence) instead of the fixed clipping scale C promises ten times less privacy; the same attack then
+    cannot refute it: the check refutes the fixed-scale reading, not every DP claim."""
+    import lora_theorems.numerics.paper_m.privacy as privacy
+
+    _, before = baseline_of(claim_result, "M4", "m4_membership_inference")
+    kappas = [row[6] for row in before.tables[0].rows]
+    assert all(0.05 < k < 0.2 for k in kappas)
+    real = privacy.effective_noise_multiplier
+    monkeypatch.setattr(privacy, "effective_noise_multiplier", lambda r, b, m, n, kappa=1.0: real(r, b, m, n, max(kappas)))
+    after = fresh("M4", "m4_membership_inference")
+    _undecided(before, after)
+
+
+@pytest.mark.claim("M4")
+def test_m4_mia_a_control_over_its_bound_decides_nothing(monkeypatch, claim_result):
+    """If DP-SGD at sigma_eff (the control) beat the bound, the bound or the attack would be wrong: the check
+    must then claim nothing, however strong the attack on LoRA-FA."""
+    import lora_theorems.numerics.paper_h.mia as mia
+
+    _, before = baseline_of(claim_result, "M4", "m4_membership_inference")
+    real = mia.lora_fa_step_canaries
+    monkeypatch.setattr(mia, "lora_fa_step_canaries", lambda rng, *, method="lora-fa", sigma=0.0, **kw: real(rng, **kw))
+    after = fresh("M4", "m4_membership_inference")
+    _undecided(before, after)
+    assert "control" in after.summary
+
+
+@pytest.mark.claim("M4")
+def test_m4_projection_check_reads_the_draw_it_checks(monkeypatch, claim_result):
+    """m4_vector_step_is_projection compares with the A that lora_fa_first_step drew: an extra draw before
+    A (a changed draw order) leaves it passing with the same quality, and a sampler that no longer draws A
+    in one standard_normal call stops it loudly instead of comparing against other numbers."""
+    import lora_theorems.numerics.paper_h.projection_dp as pdp
+
+    _, before = baseline_of(claim_result, "M4", "m4_vector_step_is_projection")
+    real = pdp.lora_fa_first_step
+
+    def shifted(G, r, eta, trials, rng):
+        rng.random(3)  # a new draw first: the same seed no longer gives the same A
+        return real(G, r, eta, trials, rng)
+
+    monkeypatch.setattr(pdp, "lora_fa_first_step", shifted)
+    after = fresh("M4", "m4_vector_step_is_projection")
+    assert before.passed is True and after.passed is True and after.worst_margin > 0
+
+    def split(G, r, eta, trials, rng):
+        G = np.atleast_2d(G)
+        A = np.concatenate([rng.standard_normal((1, r, G.shape[1])), rng.standard_normal((trials - 1, r, G.shape[1]))]) / np.sqrt(r)
+        return np.einsum("tmr,trn->tmn", -eta * np.einsum("mn,trn->tmr", G, A), A)
+
+    monkeypatch.setattr(pdp, "lora_fa_first_step", split)
+    with pytest.raises(RuntimeError, match="one standard_normal draw"):
+        fresh("M4", "m4_vector_step_is_projection")
 
 
 # ----------------------------------------------------------------------------- M5
