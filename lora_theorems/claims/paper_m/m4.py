@@ -101,7 +101,8 @@ CLAIM = Claim(
     ),
     notes=(
         "As written M4 fails: the update is a deterministic function of (G, A), A is frozen and released, the "
-        "noise scale is proportional to the gradient, and the noise is not Gaussian at finite rank. The corrected "
+        "noise scale is proportional to the gradient, and the noise is not Gaussian at finite rank; a membership-"
+        "inference attack on one clipped step beats the AUC that DP at the effective noise multiplier allows. The corrected "
         "statement (from paper H, H1) keeps 'LoRA-FA implicitly provides privacy' for one step on a unit-normalized "
         "vector query with alignment above the threshold and A secret, with explicit (eps_rho, delta_rho); for matrix "
         "queries no such statement exists (finding, from H2)."
