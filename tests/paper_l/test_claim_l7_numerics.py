@@ -159,3 +159,47 @@ def test_breaking_region_alone_refutes_the_failing_readings():
     assert any(violates(fisher, lambda lam, a=a: _np_normalized_renyi(lam, a)) for a in alphas)
     # the raw H_2 = -log sum lambda^2 reverses under the Loewner order (power sums shrink)
     assert violates(fisher, lambda lam: -math.log(float(np.sum(_pos(lam) ** 2))))
+
+
+def test_l7_comparison_counts_nan_as_a_violation_and_sees_infinities():
+    """A NaN reading is the worst case, never agreement; an infinite gap decides by its sign; equal
+    infinities are equal (regression: non-finite gaps used to be skipped, and `not worst > 0` passed NaN)."""
+    import numpy as np
+
+    from lora_theorems.claims.paper_l import l7
+
+    pair = (np.array([1.0, 2.0]), np.array([1.0, 0.5]), {})
+    worst, _, counts = l7._compare([pair], lambda ks: ["ib:trace"])
+    assert worst <= 0 and l7._holds(worst, counts) is True
+
+    def nan_readings(lam, alphas, rtol):
+        return {"ib:trace": float("nan")}
+
+    import pytest
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr("lora_theorems.numerics.paper_l.information.all_readings", nan_readings)
+        worst, _, counts = l7._compare([pair], lambda ks: ["ib:trace"])
+        assert l7._holds(worst, counts) is False
+        mp.setattr("lora_theorems.numerics.paper_l.information.all_readings",
+                   lambda lam, a, r: {"ib:trace": float(np.inf) if lam[1] == 0.5 else 1.0})
+        worst, _, counts = l7._compare([pair], lambda ks: ["ib:trace"])
+        assert worst == np.inf and l7._holds(worst, counts) is False  # LoRA infinitely larger: a violation
+        mp.setattr("lora_theorems.numerics.paper_l.information.all_readings", lambda lam, a, r: {"ib:trace": float(np.inf)})
+        worst, _, counts = l7._compare([pair], lambda ks: ["ib:trace"])
+        assert l7._holds(worst, counts) is True  # equal infinities
+    finally:
+        mp.undo()
+
+
+def test_l7_a_sweep_that_compares_nothing_decides_nothing():
+    import numpy as np
+
+    from lora_theorems.claims.paper_l import l7
+
+    ambiguous = (np.array([1.0, 1e-9]), np.array([1.0, 1e-9]), {})  # numerical rank not clear: set aside
+    worst, _, counts = l7._compare([ambiguous], lambda ks: ["ib:trace"])
+    assert l7._holds(worst, counts) is None
+    out = l7._decide(l7._holds(worst, counts), holds="h", fails="f", counterexample=None)
+    assert out.passed is None and "undecided" in out.summary

@@ -310,17 +310,34 @@ def _compare(pairs, keys_of, direction: str = "ff>=lora"):
         a = all_readings(ff, ALPHAS, _RTOL)
         b = all_readings(lo, ALPHAS, _RTOL)
         for key in keys_of(list(a)):
-            gap = (b[key] - a[key]) if direction == "ff>=lora" else (a[key] - b[key])
-            if not math.isfinite(gap):
-                continue
-            slack = _CMP_RTOL * (1 + abs(a[key]) + abs(b[key]))
-            viol = gap - slack
+            if a[key] == b[key]:  # equal, infinities included: the order holds
+                gap = 0.0
+            else:
+                gap = (b[key] - a[key]) if direction == "ff>=lora" else (a[key] - b[key])
+            # an infinite gap decides by its sign; a NaN reading is the worst case, never agreement
+            viol = gap if not math.isfinite(gap) else gap - _CMP_RTOL * (1 + abs(a[key]) + abs(b[key]))
             counts.setdefault(key, [0, 0])
             counts[key][1] += 1
-            if viol > 0:
+            if not viol <= 0:
                 counts[key][0] += 1
             worst.see(viol, (key, a[key], b[key], ff, lo, meta))
     return worst.badness, worst.witness, counts
+
+
+def _holds(worst: float, counts: dict[str, list[int]]) -> bool | None:
+    """The decision of a comparison sweep: ``None`` when no pair could be compared (a sweep that saw
+    nothing decides nothing), else whether every violation is <= 0 (NaN fails)."""
+    if not any(n for _, n in counts.values()):
+        return None
+    return bool(worst <= 0)
+
+
+def _decide(passed: bool | None, **outcome) -> Outcome:
+    """:func:`decide` for comparison sweeps, with the undecided case said instead of counted as passing."""
+    if passed is None:
+        keep = {k: v for k, v in outcome.items() if k in ("params", "region", "tables")}
+        return Outcome(passed=None, summary="undecided: no pair had a clear numerical rank, so nothing was compared", **keep)
+    return decide(passed, **outcome)
 
 
 def _mp_verify(key: str, ff, lo) -> tuple[str, str]:
@@ -368,7 +385,7 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
         ce = {"level": level, "reading": key, "value_ff": fv, "value_lora": lv, "mp50_ff": mp_ff, "mp50_lora": mp_lo,
               "eigenvalues_ff": np.asarray(ff).tolist(), "eigenvalues_lora": np.asarray(lo).tolist(), **meta}
         # the smallest violating case (fewest eigenvalues) is the more readable witness
-        small = min((p for p in pairs if _compare([p], lambda ks, k=key: [k])[0] > 0), key=lambda p: len(p[0]))
+        small = min((p for p in pairs if not _compare([p], lambda ks, k=key: [k])[0] <= 0), key=lambda p: len(p[0]))
         ce["smallest_case"] = {"eigenvalues_ff": np.asarray(small[0]).tolist(), "eigenvalues_lora": np.asarray(small[1]).tolist(),
                                **{k: v for k, v in small[2].items() if k in ("n", "r", "A", "X", "activation", "adapted_layers")}}
         return ce
@@ -376,8 +393,8 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
     rows = tuple((k, v[0], v[1]) for k, v in sorted(counts.items()))
     tested = sum(_well_separated(ff) and _well_separated(lo) for ff, lo, _ in pairs)
     in_region = sum(bool(meta.get("breaking_region")) for _, _, meta in pairs)
-    return decide(
-        not worst > 0,
+    return _decide(
+        _holds(worst, counts),
         holds=lambda: f"{level}: holds on all {tested} pairs with a clear numerical rank "
         f"({len(pairs) - tested} of {len(pairs)} set aside) for {', '.join(sorted(counts))}",
         fails=lambda: f"{level}: {w[0]} of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}); violations: "
@@ -501,13 +518,13 @@ def variance_hypothesis(ctx: CheckContext) -> Outcome:
     worst, _, counts = _compare(pairs, keys)
 
     def counterexample() -> dict:
-        small = min((p for p in pairs if _compare([p], keys)[0] > 0), key=lambda p: len(p[0]))
+        small = min((p for p in pairs if not _compare([p], keys)[0] <= 0), key=lambda p: len(p[0]))
         _, sww, _ = _compare([small], keys)
         return {"reading": sww[0], "value_ff": sww[1], "value_lora": sww[2], "eigenvalues_lora": small[1].tolist(), **small[2],
                 "mp50": _mp_verify(sww[0], small[0], small[1])}
 
-    return decide(
-        not worst > 0,
+    return _decide(
+        _holds(worst, counts),
         holds="no violation",
         fails=lambda: "violations under sigma_a^2 <= 1/n: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items())),
         counterexample=counterexample,
@@ -550,10 +567,10 @@ def _REVERSED(keys: list[str]) -> list[str]:
 def _monotone_outcome(pairs, what: str) -> Outcome:
     w1, x1, c1 = _compare(pairs, _MONO, "ff>=lora")
     w2, x2, c2 = _compare(pairs, _REVERSED, "ff<=lora")
-    worst = max(w1, w2)
-    bad = x1 if w1 >= w2 else x2
-    return decide(
-        not worst > 0,
+    first = math.isnan(w1) or (not math.isnan(w2) and w1 >= w2)  # NaN is the worst case
+    worst, bad = (w1, x1) if first else (w2, x2)
+    return _decide(
+        _holds(worst, {**{"mono:" + k: v for k, v in c1.items()}, **{"rev:" + k: v for k, v in c2.items()}}),
         holds=f"{what}: trace, max, H_0 and raw H_alpha (alpha<1) ordered FF >= LoRA, raw H_alpha (alpha>1) reversed, on all {len(pairs)} pairs",
         fails=lambda: f"{what}: {bad[0]} breaks the corrected ordering",
         counterexample=lambda: {"reading": bad[0], "ff": bad[1], "lora": bad[2],
@@ -596,9 +613,9 @@ def log_pdet_equal_rank(ctx: CheckContext) -> Outcome:
             pairs.append((ff, lo, {}))
         else:
             pairs.append((ff * (1.0 / pf.min()), lo * (1.0 / pf.min()), {}))  # rescaled so the condition holds
-    worst, w, _ = _compare(pairs, _READINGS["ib-log-pdet"])
-    return decide(
-        not worst > 0,
+    worst, w, counts = _compare(pairs, _READINGS["ib-log-pdet"])
+    return _decide(
+        _holds(worst, counts),
         holds=f"log-pdet ordered FF >= LoRA on all {len(pairs)} pairs meeting the condition",
         fails=lambda: f"log-pdet of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}) on a pair meeting the condition",
         counterexample=lambda: {"eigenvalues_ff": list(map(float, w[3])), "eigenvalues_lora": list(map(float, w[4]))},
@@ -619,9 +636,9 @@ def normalized_layer(ctx: CheckContext) -> Outcome:
             for c in (0.1, 1.0, 10.0):
                 A = ctx.rng.standard_normal((r, n)) * math.sqrt(c / n)
                 pairs.append((np.ones(n), np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)], {"n": n, "r": r}))
-    worst, w, _ = _compare(pairs, _READINGS["renyi-normalized"])
-    return decide(
-        not worst > 0,
+    worst, w, counts = _compare(pairs, _READINGS["renyi-normalized"])
+    return _decide(
+        _holds(worst, counts),
         holds=f"normalized H_alpha(A^T A) <= log n on all {len(pairs)} draws and alphas",
         fails=lambda: f"normalized {w[0]} of spec A^T A exceeds log n ({w[2]:.4g} > {w[1]:.4g})",
         counterexample=lambda: {"reading": w[0], "eigenvalues_lora": list(map(float, w[4]))},
