@@ -340,7 +340,7 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
     from lora_theorems.numerics.paper_m.privacy import effective_noise_multiplier
 
     ranks = ctx.pick((4, 16), (1, 4, 16))
-    seeds, lr, C = ctx.pick(300, 1200), 0.5, 1.0
+    seeds, lr, C = ctx.pick(300, 800), 0.5, 1.0
     b = MIA_CANARIES // 2
     delta = 1 / (2 * b)
     alpha = FAMILY_ALPHA / len(ranks)
