@@ -163,3 +163,6 @@ def test_m4_membership_inference_evidence(claim_result):
     (table,) = ev.tables
     for row in table.rows:
         assert row[8] <= row[3]
+        # the reported pair (eps, 1/(2b)) alone gives a weaker bound than the whole profile
+        assert row[9] == pytest.approx((math.exp(row[2]) + 1 / (2 * b)) / (1 + math.exp(row[2])), rel=1e-12)
+        assert row[9] >= row[3]

@@ -334,7 +334,7 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
     (empirical Bernstein) lower bound on their mean; above the bound refutes the reading. Bonferroni over
     ranks: family-wise false-alarm rate 1e-3. Control: DP-SGD at sigma_eff on the same canaries must stay
     within the bound, else the check decides nothing."""
-    import numpy as np
+    import math
 
     from lora_theorems.numerics.paper_h.mia import dp_pairwise_auc_bound, empirical_bernstein_lower, lora_fa_step_canaries
     from lora_theorems.numerics.paper_m.privacy import effective_noise_multiplier
@@ -355,7 +355,8 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
         auc, low = float(lora["auc"].mean()), empirical_bernstein_lower(lora["auc"], alpha)
         c_auc, c_low = float(ctrl["auc"].mean()), empirical_bernstein_lower(ctrl["auc"], alpha)
         kappa = float(lora["kappa"].mean())
-        rows.append((r, sigma, bd["epsilon"], bd["bound"], auc, low, kappa, c_auc, c_low))
+        single = (math.exp(bd["epsilon"]) + delta) / (1 + math.exp(bd["epsilon"]))  # the usual single (eps, delta) pair alone
+        rows.append((r, sigma, bd["epsilon"], bd["bound"], auc, low, kappa, c_auc, c_low, single))
         if c_low > bd["bound"]:
             control_over.append(r)
         if low > bd["bound"]:
@@ -373,10 +374,13 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
     worst = min(bd_ - lo for _, _, _, bd_, _, lo, *_ in rows)
     table = Table(
         "Membership inference on one clipped LoRA-FA step vs the AUC any attack has if it were DP at sigma_eff",
-        ("r", "sigma_eff", "eps (delta=1/(2b))", "AUC bound if DP", "LoRA-FA AUC", "lower bound", "kappa", "DP-SGD AUC", "DP-SGD lower"),
+        ("r", "sigma_eff", "eps (delta=1/(2b))", "AUC bound if DP", "LoRA-FA AUC", "lower bound", "kappa", "DP-SGD AUC", "DP-SGD lower",
+         "bound from (eps, delta) alone"),
         tuple(rows),
         caption=(f"{b} members and {b} held-out digit canaries (pixels centred, random labels) per seed, {seeds} seeds; "
-                 "score l(W_0) - l(W_1); lower bounds: empirical Bernstein at family-wise 1e-3; DP-SGD at sigma_eff is the control"),
+                 "score l(W_0) - l(W_1); lower bounds: empirical Bernstein at family-wise 1e-3; DP-SGD at sigma_eff is the control; "
+                 "the bound uses the accountant's whole profile (tightest at eps = 0); the last column is the weaker bound from the one "
+                 "reported pair (eps, 1/(2b))"),
     )
     common: dict[str, Any] = {
         "params": {"canaries": MIA_CANARIES, "members": b, "hidden": MIA_HIDDEN, "lr": lr, "C": C, "seeds": seeds, "steps": 1,
@@ -394,11 +398,13 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
         return Outcome(passed=None, **common,
                        summary="undecided: the attack's AUC lower bound stays within the DP bound at every rank (a loss attack is not optimal: no proof of DP)")
     w = witnesses[0]
+    single_over = [row[0] for row in rows if row[5] > row[9]]
     return Outcome(
         passed=False,
         summary=(f"one clipped LoRA-FA step, {b} digit canaries: attack AUC >= {w['auc_lower_bound']:.3f} (r = {w['r']}) where DP at "
                  f"sigma_eff = {w['sigma_eff']:.3g} (eps = {w['accountant_epsilon']:.2f} at delta = {delta:.3g}) allows at most "
-                 f"{w['auc_bound_if_dp']:.3f}; over the bound at {len(witnesses)} of {len(rows)} ranks; DP-SGD at sigma_eff stays within it"),
+                 f"{w['auc_bound_if_dp']:.3f}; over the bound at {len(witnesses)} of {len(rows)} ranks, over the weaker bound of the "
+                 f"reported (eps, delta) pair alone at {'r = ' + str(single_over) if single_over else 'no rank'}; DP-SGD at sigma_eff stays within it"),
         counterexample=w,
         **common,
     )
