@@ -369,7 +369,8 @@ def m4_membership_inference(ctx: CheckContext) -> Outcome:
                 "auc_bound_if_dp": bd["bound"], "auc_bound_closed_form": bd["closed_form"],
                 "mean_auc": auc, "auc_lower_bound": low, "alpha_per_rank": alpha,
                 "realised_kappa": kappa,
-                "why": "the LoRA noise G(A^T A - I) scales with ||G|| (kappa ~ 0.1 on these canaries), not with the clipping norm C that sigma_eff assumes",
+                "why": (f"the LoRA noise G(A^T A - I) scales with ||G|| (kappa = ||G||_F / C = {kappa:.3f} on these canaries), "
+                        "not with the clipping norm C that sigma_eff assumes"),
             })
     worst = min(bd_ - lo for _, _, _, bd_, _, lo, *_ in rows)
     table = Table(
