@@ -13,6 +13,10 @@ centred chi-square, ``gj (chi^2_r / r - 1)``; for ``gj = 0`` it is a normal-prod
 (variance-gamma, Laplace at ``r = 2``).  Its characteristic function is
 ``exp(-i gj t) (1 - 2 i gj t / r + c^2 t^2 / r^2)^(-r/2)``.
 
+One row.  Rotating ``g`` to ``||g|| e_1``, the row is ``(chi^2_r / r - 1, Y)`` with ``Y`` given the first
+coordinate ``N(0, (X + 1)/r I_{n-1})``, so its TV to the Gaussian is a one-dimensional integral of closed
+forms (:func:`row_tv_distance`).
+
 The whole matrix.  ``N + G = (G A^T) A`` has rank at most ``r``; when ``rank G > r`` a Gaussian
 with the same covariance gives that set probability 0, so the total variation distance is 1.
 """
@@ -35,6 +39,7 @@ __all__ = [
     "kolmogorov_distance",
     "tv_distance",
     "tv_distance_quadrature",
+    "row_tv_distance",
     "clear_caches",
     "abs_third_moment_normal",
     "clopper_pearson",
@@ -362,6 +367,53 @@ def tv_distance_quadrature(law: CoordinateLaw) -> tuple[float, float]:
     if jumps:  # left of the support f = 0: the mass of phi there
         total += float(special.ndtr(lo))
     return 0.5 * total, 0.5 * err
+
+
+# ----------------------------------------------------------------------------- one row
+
+
+def _row_tv_integrand(x: float, n: int, r: int) -> float:
+    """``int (f - q)^+ dy`` over the last ``n - 1`` coordinates at first coordinate ``x`` (see
+    :func:`row_tv_distance`): both are centred normals in ``y``, so the set where ``f > q`` is a
+    ball or its complement in ``|y|^2`` and the masses are chi-square CDFs with ``n - 1`` dof."""
+    if x <= -1.0:
+        return 0.0
+    la = float(stats.chi2.logpdf(r * (x + 1.0), r)) + np.log(r)  # density of V_1 = chi^2_r / r - 1
+    lb = float(stats.norm.logpdf(x, scale=np.sqrt(2.0 / r)))  # its Gaussian counterpart, variance 2/r
+    a, b, m = np.exp(la), np.exp(lb), n - 1
+    if m == 0 or x == 0.0:
+        return max(a - b, 0.0)
+    s1, s2 = (x + 1.0) / r, 1.0 / r  # conditional variances of each y_j: under f, under q
+    c = la - lb - 0.5 * m * np.log(x + 1.0)  # f > q  <=>  c - k |y|^2 > 0
+    k = -r * x / (2.0 * (x + 1.0))
+    if k > 0:  # x < 0: f > q inside the ball |y|^2 < c / k
+        return 0.0 if c <= 0 else float(a * stats.chi2.cdf(c / k / s1, m) - b * stats.chi2.cdf(c / k / s2, m))
+    if c >= 0:  # x > 0, c >= 0: f > q for every y
+        return float(a - b)
+    t = c / k  # x > 0: f > q outside the ball |y|^2 > t
+    return float(a * stats.chi2.sf(t / s1, m) - b * stats.chi2.sf(t / s2, m))
+
+
+def row_tv_distance(n: int, r: int) -> tuple[float, float]:
+    """M3, one row: the total variation distance of ``N_i. = g^T (A^T A - I)`` in ``R^n`` to the
+    Gaussian with the same covariance, exact up to one-dimensional quadrature; ``(tv, error estimate)``.
+
+    Rotating ``g`` to ``||g|| e_1`` and scaling (TV is invariant under both, and the Gaussian follows)
+    leaves ``V = (1/r) sum_k z_k1 z_k - e_1`` with ``z_k`` i.i.d. ``N(0, I_n)``: its first coordinate is
+    ``X = chi^2_r / r - 1`` (the theta = 1 coordinate law) and, given ``X``, the other ``n - 1`` are
+    i.i.d. ``N(0, (X + 1)/r)``.  So ``f(x, y) = f_X(x) N(y; 0, (x+1)/r I)`` and the Gaussian with the same
+    covariance is ``N(x; 0, 2/r) N(y; 0, I/r)`` (``Cov(X, Y) = 0``).  For each ``x`` the integral of
+    ``(f - q)^+`` over ``y`` is closed form (:func:`_row_tv_integrand`); the ``x`` integral is adaptive
+    quadrature, split at 0 (where the conditional variances cross).  ``n = 1`` is the coordinate TV.
+    """
+    n = validate_positive_int(n, "n")
+    r = validate_positive_int(r, "rank")
+    hi = max(float(stats.chi2.isf(1e-18, r)) / r - 1.0, 40.0 * np.sqrt(2.0 / r))
+    total, err = 0.0, 0.0
+    for lo_, hi_ in ((-1.0, 0.0), (0.0, hi)):
+        v, e = integrate.quad(_row_tv_integrand, lo_, hi_, args=(n, r), epsabs=1e-13, epsrel=1e-11, limit=500)
+        total, err = total + v, err + e
+    return float(total), float(err)
 
 
 # ----------------------------------------------------------------------------- matrix level

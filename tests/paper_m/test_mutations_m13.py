@@ -6,9 +6,9 @@ restricted to that reading moves (``verified`` <-> ``refuted``), and, where the 
 lets one check decide it, that the whole claim's verdict moves. Baselines come from the
 session's ``claim_result`` (taken before any patch); mutated checks run fresh (quick, seed 0).
 
-M3's as-written ``row-tv`` reading has only a descriptive check (``passed`` is None: a lower
-bound, no upper bound), so it can neither fail nor pass; with the matrix reading repaired, M3
-is therefore ``open``, not ``verified`` (asserted below).
+M3's as-written ``row-tv`` reading used to have only a descriptive check (a lower bound,
+``passed`` None), so it could neither fail nor pass and M3 could never be verified; the row TV
+is now computed exactly and decides, and it too is mutated below.
 """
 
 from __future__ import annotations
@@ -167,8 +167,8 @@ def test_m3_coordinate_bounds_fail_when_the_distance_is_eight_times_larger(monke
 @pytest.mark.claim("M3")
 def test_m3_matrix_reading_passes_when_the_noise_has_full_rank(monkeypatch, claim_result):
     """With A of n rows instead of r, N + G = G A^T A has full rank, the rank test no longer separates the
-    noise from the Gaussian, and the matrix reading holds. M3 then has no failing as-written reading, but
-    its row reading has no decisive check, so it is open (not verified)."""
+    noise from the Gaussian, and the matrix reading holds: M3's only failing as-written reading is gone,
+    so M3 is verified."""
     import lora_theorems.numerics.paper_m.noise as noise
 
     res, before = baseline_of(claim_result, "M3", "m3_matrix_tv")
@@ -178,5 +178,17 @@ def test_m3_matrix_reading_passes_when_the_noise_has_full_rank(monkeypatch, clai
     after = fresh("M3", "m3_matrix_tv")
     assert_moves("M3", before, after, now=True)
     assert "<=" in after.summary
-    whole = whole_verdict("M3", res, after)
-    assert whole.verdict is Verdict.OPEN and "row-tv" in whole.reason
+    assert whole_verdict("M3", res, after).verdict is Verdict.VERIFIED
+
+
+@pytest.mark.claim("M3")
+def test_m3_row_reading_fails_when_the_row_tv_stops_decaying(monkeypatch, claim_result):
+    """A row TV that decays like r^-1/4 (the exact value times r^1/4) is not O(1/sqrt r)."""
+    import lora_theorems.numerics.paper_m.berry_esseen as be
+
+    _, before = baseline_of(claim_result, "M3", "m3_row_tv")
+    real = be.row_tv_distance
+    monkeypatch.setattr(be, "row_tv_distance", lambda n, r: (real(n, r)[0] * r**0.25, real(n, r)[1]))
+    after = fresh("M3", "m3_row_tv")
+    assert_moves("M3", before, after, now=False)
+    assert all(s == pytest.approx(-0.25, abs=0.02) for s in after.counterexample["slopes"].values())

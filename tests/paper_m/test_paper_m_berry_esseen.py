@@ -15,6 +15,7 @@ from lora_theorems.numerics.paper_m.berry_esseen import (
     coordinate_law,
     kolmogorov_distance,
     matrix_rank_distinguisher,
+    row_tv_distance,
     tv_distance,
 )
 from lora_theorems.numerics.paper_m.noise import lora_noise, noise_covariance, sample_A
@@ -251,3 +252,44 @@ def test_memoised_distances_equal_fresh_ones():
     first = (tv_distance(law), kolmogorov_distance(law))
     clear_caches()
     assert (tv_distance(law), kolmogorov_distance(law)) == first
+
+
+@pytest.mark.claim("M3")
+@pytest.mark.parametrize("r", [1, 3, 16])
+def test_row_tv_in_one_dimension_is_the_coordinate_tv(r):
+    """n = 1: the row is the theta = 1 coordinate, whose TV is computed by a different route (crossings)."""
+    tv, err = row_tv_distance(1, r)
+    assert err < 1e-10
+    assert tv == pytest.approx(tv_distance(CoordinateLaw(1.0, 0.0, r)), abs=1e-10)
+
+
+@pytest.mark.claim("M3")
+def test_row_tv_against_a_two_dimensional_grid():
+    """n = 2, r = 4: (1/2) int int |f - q| on a trapezoid grid, with the joint density f(x, y) = f_X(x) N(y; 0,
+    (x+1)/r) (x = chi^2_r / r - 1) against q = N(0, diag(2/r, 1/r)), plus q's mass at x < -1 where f = 0;
+    independent of the crossing formulas (grid error about 1e-6)."""
+    from scipy import special
+
+    r = 4
+    L = 12 / np.sqrt(r)
+    x = np.linspace(-1, L + 1, 6001)
+    y = np.linspace(-L, L, 3001)
+    qy = stats.norm.pdf(y, scale=np.sqrt(1 / r))
+    inner = [stats.norm.pdf(-1, scale=np.sqrt(2 / r))]  # x = -1: f = 0, the y-integral of q is its x-density
+    for xi in x[1:]:
+        f = stats.chi2.pdf(r * (xi + 1), r) * r * stats.norm.pdf(y, scale=np.sqrt((xi + 1) / r))
+        inner.append(np.trapezoid(np.abs(f - stats.norm.pdf(xi, scale=np.sqrt(2 / r)) * qy), y))
+    tv = 0.5 * (special.ndtr(-np.sqrt(r / 2)) + np.trapezoid(inner, x))
+    assert row_tv_distance(2, r)[0] == pytest.approx(tv, abs=1e-5)
+
+
+@pytest.mark.claim("M3")
+def test_row_tv_is_between_its_projection_and_one_and_decays_like_sqrt_n_over_r():
+    """TV(row) >= TV(projection on g) (the theta = 1 coordinate); at r = 256 TV sqrt(r/n) is about 1/3 for
+    n = 2, 4, 8 and the local slope in r is -1/2: the row TV is O(sqrt(n / r))."""
+    for n in (2, 4, 8):
+        for r in (1, 4, 64):
+            assert tv_distance(CoordinateLaw(1.0, 0.0, r)) <= row_tv_distance(n, r)[0] < 1
+        a, b = row_tv_distance(n, 128)[0], row_tv_distance(n, 256)[0]
+        assert np.log(b / a) / np.log(2) == pytest.approx(-0.5, abs=0.02)
+        assert b * np.sqrt(256 / n) == pytest.approx(1 / 3, abs=0.03)
