@@ -22,10 +22,14 @@ readings, and every verdict reason names it.
 Let *W* be the conclusive evidence (``passed`` is ``True`` or ``False``) about the
 checkable as-written formalizations of a claim.
 
-1. some record of *W* failed, and some corrected formalization has conclusive evidence
-   that all passed (at least one record)          -> ``conditional``, carrying the
+1. some record of *W* failed, and every as-written formalization that failed is corrected
+   by a corrected formalization (its ``corrects`` names it) whose conclusive evidence all
+   passed (at least one record)                    -> ``conditional``, carrying the
    statements of those corrected formalizations;
-2. some record of *W* failed, and no corrected formalization holds -> ``refuted``;
+2. some record of *W* failed, and some failing as-written formalization has no holding
+   correction                                      -> ``refuted`` (the reason names the
+   readings a holding correction does cover, if any: a partial correction is shown, but a
+   claim is conditional only when everything that failed has been corrected);
 3. every checkable as-written formalization has at least one record in *W*, and all of
    them passed                                     -> ``verified``;
 4. otherwise (nothing decisive yet, or some as-written reading still unchecked)
@@ -139,6 +143,11 @@ class Formalization:
         :data:`AS_WRITTEN`, :data:`CORRECTED` or :data:`FINDING` (see the module docstring).
     covers:
         Which words of the claim this reading formalizes.
+    corrects:
+        For a :data:`CORRECTED` reading: the keys of the as-written readings it restates
+        (keeping their conclusion under an added hypothesis or a changed constant). A claim
+        is conditional only when every failing as-written reading is corrected by a holding
+        correction; a correction of one reading does not rescue another.
     not_checkable:
         For an as-written reading this toolkit cannot run: why (it is shown in the report,
         never counted as passed, and does not block a verdict on the other readings).
@@ -150,10 +159,16 @@ class Formalization:
     reading: str = AS_WRITTEN
     covers: str = ""
     not_checkable: str = ""
+    corrects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.reading not in READINGS:
             raise ValueError(f"reading must be one of {', '.join(map(repr, READINGS))}, got {self.reading!r}")
+        object.__setattr__(self, "corrects", tuple(self.corrects))
+        if self.reading == CORRECTED and not self.corrects:  # TEMPORARY-STRICT
+            pass
+        if self.corrects and self.reading != CORRECTED:
+            raise ValueError(f"formalization {self.key!r}: only a corrected reading corrects others")
         if self.not_checkable and self.reading != AS_WRITTEN:
             raise ValueError(f"formalization {self.key!r}: only an as-written reading can be not checkable")
 
@@ -192,6 +207,14 @@ class Claim:
         keys = [f.key for f in self.formalizations]
         if len(keys) != len(set(keys)):
             raise ValueError(f"claim {self.id}: duplicate formalization keys {keys}")
+        written = {f.key for f in self.formalizations if f.reading == AS_WRITTEN}
+        for f in self.formalizations:  # TEMPORARY-STRICT
+            if f.reading == CORRECTED and not f.corrects:
+                object.__setattr__(f, "corrects", tuple(sorted(written)))
+        for f in self.formalizations:
+            unknown = [k for k in f.corrects if k not in written]
+            if unknown:
+                raise ValueError(f"claim {self.id}: {f.key!r} corrects {unknown}, which are not as-written readings of the claim")
 
 
 # ----------------------------------------------------------------------------- results
@@ -430,22 +453,28 @@ def derive_verdict(claim: Claim, evidence: Iterable[Evidence]) -> VerdictResult:
         if reading.get(e.formalization, e.reading) == CORRECTED and e.passed is not None:
             by_form.setdefault(e.formalization, []).append(e)
     holding = [k for k, es in by_form.items() if all(e.passed is True for e in es)]
+    corrects = {f.key: set(f.corrects) for f in claim.formalizations if f.reading == CORRECTED}
+    failed_forms = sorted({e.formalization for e in failed})
+    covered = set().union(*(corrects.get(k, set()) for k in holding))
     names = ", ".join(e.check for e in failed)
-    if holding:
+    uncorrected = [k for k in failed_forms if k not in covered]
+    if holding and not uncorrected:
         statements = []
         for key in holding:
-            try:
+            if corrects.get(key, set()) & set(failed_forms):
                 statements.append(claim.formalization(key).statement)
-            except ValueError:
-                statements.append(key)
         return VerdictResult(
             Verdict.CONDITIONAL,
             f"as written it fails ({names}); the corrected statement holds on all its checks" + note,
             "\n\n".join(statements),
         )
-    return VerdictResult(
-        Verdict.REFUTED, f"as written it fails ({names}); no corrected statement verified" + note
-    )
+    partial = sorted(covered & set(failed_forms))
+    if partial:
+        tail = (f"; corrected statements hold for {', '.join(partial)}, but none for "
+                f"{', '.join(uncorrected)}")
+    else:
+        tail = "; no corrected statement verified"
+    return VerdictResult(Verdict.REFUTED, f"as written it fails ({names})" + tail + note)
 
 
 # ----------------------------------------------------------------------------- json

@@ -10,7 +10,7 @@ from lora_theorems.ledger import AS_WRITTEN, CORRECTED, Claim, EvidenceKind, For
 
 CLAIM = Claim(
     id="X1", paper="X", title="toy", statement="s", source="test",
-    formalizations=(Formalization("w", "layer", "x <= 1"), Formalization("c", "layer", "x <= 2", reading=CORRECTED)),
+    formalizations=(Formalization("w", "layer", "x <= 1"), Formalization("c", "layer", "x <= 2", reading=CORRECTED, corrects=("w",))),
 )
 OTHER = Claim(id="X2", paper="X", title="toy 2", statement="s", source="test",
               formalizations=(Formalization("w", "layer", "y <= 1"),))

@@ -25,7 +25,7 @@ CLAIM = Claim(
     source="test",
     formalizations=(
         Formalization("written", "layer", "x <= 1"),
-        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED),
+        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED, corrects=("written",)),
     ),
 )
 
@@ -207,8 +207,8 @@ ALL3 = Claim(
     id="X1", paper="X", title="toy", statement="$x \\le 1$", source="test",
     formalizations=(
         Formalization("written", "layer", "x <= 1"),
-        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED),
-        Formalization("fixed-too", "layer", "x <= 3", reading=CORRECTED),
+        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED, corrects=("written",)),
+        Formalization("fixed-too", "layer", "x <= 3", reading=CORRECTED, corrects=("written",)),
         Formalization("instead", "layer", "x is unbounded", reading="finding"),
         Formalization("bert", "training", "BERT numbers", not_checkable="needs model weights"),
     ),
@@ -239,7 +239,7 @@ def test_a_failed_not_checkable_record_neither_refutes_nor_blocks():
 def test_a_claim_whose_only_as_written_reading_is_not_checkable_stays_open():
     only = Claim(id="X1", paper="X", title="t", statement="s", source="test", formalizations=(
         Formalization("bert", "training", "BERT numbers", not_checkable="needs model weights"),
-        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED),
+        Formalization("fixed", "layer", "x <= 2", reading=CORRECTED, corrects=("bert",)),
     ))
     r = derive_verdict(only, [ev("bert", True), ev("fixed", True, CORRECTED)])
     assert r.verdict is Verdict.OPEN and r.corrected_statement is None and "bert" in r.reason
@@ -297,3 +297,33 @@ def test_margins_never_decide_only_passed_does():
     # a pass with a negative margin (inside a stated tolerance) and a fail with a positive one: the flags decide
     assert derive_verdict(CLAIM, [ev("written", True, worst_margin=-1e-300)]).verdict is Verdict.VERIFIED
     assert derive_verdict(CLAIM, [ev("written", False, worst_margin=1.0)]).verdict is Verdict.REFUTED
+
+
+# --- a corrected statement corrects the readings it names, and no others (issue 13) ---------------------------
+
+TWO_WAYS = Claim("X1", "X", "t", "s", "src", formalizations=(
+    Formalization("written", "layer", "x <= 1"),
+    Formalization("other", "kernel", "y <= 1"),
+    Formalization("fixed", "layer", "x <= 2", reading=CORRECTED, corrects=("written",)),
+))
+
+
+def test_a_correction_of_one_reading_does_not_rescue_another():
+    r = derive_verdict(TWO_WAYS, [ev("written", False), ev("other", False), ev("fixed", True, CORRECTED)])
+    assert r.verdict is Verdict.REFUTED and r.corrected_statement is None
+    assert "hold for written" in r.reason and "none for other" in r.reason
+
+
+def test_a_correction_covering_every_failing_reading_makes_the_claim_conditional():
+    r = derive_verdict(TWO_WAYS, [ev("written", False), ev("other", True), ev("fixed", True, CORRECTED)])
+    assert r.verdict is Verdict.CONDITIONAL and r.corrected_statement == "x <= 2"
+
+
+def test_a_correction_must_name_as_written_readings_of_its_claim():
+    with pytest.raises(ValueError, match="not as-written readings"):
+        Claim("X1", "X", "t", "s", "src", formalizations=(
+            Formalization("written", "layer", "x <= 1"),
+            Formalization("fixed", "layer", "x <= 2", reading=CORRECTED, corrects=("nonesuch",)),
+        ))
+    with pytest.raises(ValueError, match="only a corrected reading"):
+        Formalization("written", "layer", "x <= 1", corrects=("written",))

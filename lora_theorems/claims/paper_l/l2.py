@@ -61,6 +61,7 @@ CLAIM = Claim(
             key="corrected-base-case",
             level="kernel",
             reading=CORRECTED,
+            corrects=('recursion-all-layers',),
             statement=(
                 r"With an adapter on every layer (at $B=0$), eq. (10) holds with the base case "
                 r"$K^{(1)}_{LoRA}(x,x') = x^TA^{(1)T}A^{(1)}x'$ (i.e. $\Sigma^{(1)}_{LoRA}$); the poster's base "

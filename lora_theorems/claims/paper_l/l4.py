@@ -84,6 +84,7 @@ CLAIM = Claim(
             key="corrected-spectrum",
             level="layer",
             reading=CORRECTED,
+            corrects=('eigenvalues-as-stated', 'nsd-almost-surely', 'nsd-uniform'),
             statement=(
                 r"For every $A\in\mathbb R^{r\times n}$, $r\le n$: the eigenvalues of $A^TA - I_n$ are "
                 r"$s_i(A)^2 - 1$ ($i=1..r$, $s_i$ the singular values of $A$) and $-1$ with multiplicity "
@@ -95,6 +96,7 @@ CLAIM = Claim(
             key="corrected-whp-bound",
             level="layer",
             reading=CORRECTED,
+            corrects=('nsd-almost-surely',),
             statement=(
                 r"For i.i.d. $\mathcal N(0,\sigma_a^2)$ entries and $t = 1/\sigma_a - \sqrt n - \sqrt r > 0$ "
                 r"(i.e. $\sigma_a^2(\sqrt n+\sqrt r)^2 < 1$): "

@@ -53,6 +53,7 @@ CLAIM = Claim(
             key="corrected-weak-convergence",
             level="layer",
             reading=CORRECTED,
+            corrects=('operator-norm', 'exact-mean-square', 'kernel-difference'),
             statement=(
                 r"With $A\in\mathbb R^{n\times n}$ i.i.d. $\mathcal N(0,1/n)$: $\mathbb E[A^TA] = I$ exactly, and for "
                 r"fixed unit vectors $u, v$ the bilinear form $u^T(A^TA-I)v$ has mean 0 and variance exactly "

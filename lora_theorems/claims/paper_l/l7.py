@@ -86,6 +86,7 @@ CLAIM = Claim(
             key="corrected-loewner-monotone",
             level="layer, kernel, Fisher",
             reading=CORRECTED,
+            corrects=('ib-trace', 'h-inf-max', 'renyi-all-alpha', 'variance-hypothesis'),
             statement=(
                 r"If $K_{LoRA}\preceq K_{ff}$ (which $A^TA\preceq I$ gives at the layer level and, with $B=0$, "
                 r"for the NTK Gram and Fisher matrices), then: $\tfrac12\operatorname{tr}$ (IB, trace reading), "
@@ -100,6 +101,7 @@ CLAIM = Claim(
             key="corrected-log-pdet-equal-rank",
             level="kernel, Fisher",
             reading=CORRECTED,
+            corrects=('ib-log-pdet',),
             statement=(
                 r"If $K_{LoRA}\preceq K_{ff}$ and either $\operatorname{rank}K_{LoRA}=\operatorname{rank}K_{ff}$ or every "
                 r"positive eigenvalue of $K_{ff}$ is $\ge1$, then $\log\det_{pseudo}K_{LoRA}\le\log\det_{pseudo}K_{ff}$ "
@@ -111,6 +113,7 @@ CLAIM = Claim(
             key="corrected-normalized-layer",
             level="layer",
             reading=CORRECTED,
+            corrects=('renyi-normalized',),
             statement=(
                 r"At the layer level, for any $A\in\mathbb R^{r\times n}$ (no condition on $\sigma_a^2$), the Renyi "
                 r"entropy of the normalized nonzero spectrum of $A^TA$ is $\le\log r\le\log n = H_\alpha(\text{spec}\,I_n)$ "

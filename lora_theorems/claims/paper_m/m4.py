@@ -85,6 +85,7 @@ CLAIM = Claim(
                 r"$K = \sqrt{(1-\rho^2)/r}\,t_r(1-\delta')$, $\kappa_m$ the $\chi^2_m$ quantile."
             ),
             reading=CORRECTED,
+            corrects=('implicit-dp', 'secret-noise', 'fresh-noise'),
             covers="'low-rank adaptation implicitly provides privacy', restricted to where it is true",
         ),
         Formalization(
@@ -105,7 +106,9 @@ CLAIM = Claim(
         "inference attack on one clipped step beats the AUC that DP at the effective noise multiplier allows. The corrected "
         "statement (from paper H, H1) keeps 'LoRA-FA implicitly provides privacy' for one step on a unit-normalized "
         "vector query with alignment above the threshold and A secret, with explicit (eps_rho, delta_rho); for matrix "
-        "queries no such statement exists (finding, from H2)."
+        "queries no such statement exists (finding, from H2). It corrects the privacy conclusion (implicit-dp, and "
+        "with its added hypotheses secret-noise and fresh-noise), not 'the dynamics are very close to DP fine-tuning': "
+        "the noise stays data-dependent and non-Gaussian, so M4 stays refuted, with this partial correction shown."
     ),
 )
 
