@@ -7,8 +7,15 @@ import sympy as sp
 
 from lora_theorems.proofs._steps import is_zero
 from lora_theorems.proofs.paper_l.ntk_recursion import (
-    A, B, C, S, erf_closed_form_derivation, kernel_map_exprs, quadrature_kernel_maps,
-    recursion_derivation, relu_closed_form_derivation,
+    A,
+    B,
+    C,
+    S,
+    erf_closed_form_derivation,
+    kernel_map_exprs,
+    quadrature_kernel_maps,
+    recursion_derivation,
+    relu_closed_form_derivation,
 )
 
 pytestmark = pytest.mark.claim("L1")
