@@ -165,8 +165,8 @@ class Formalization:
         if self.reading not in READINGS:
             raise ValueError(f"reading must be one of {', '.join(map(repr, READINGS))}, got {self.reading!r}")
         object.__setattr__(self, "corrects", tuple(self.corrects))
-        if self.reading == CORRECTED and not self.corrects:  # TEMPORARY-STRICT
-            pass
+        if self.reading == CORRECTED and not self.corrects:
+            raise ValueError(f"corrected formalization {self.key!r} must say which as-written readings it corrects (corrects=...)")
         if self.corrects and self.reading != CORRECTED:
             raise ValueError(f"formalization {self.key!r}: only a corrected reading corrects others")
         if self.not_checkable and self.reading != AS_WRITTEN:
@@ -208,9 +208,6 @@ class Claim:
         if len(keys) != len(set(keys)):
             raise ValueError(f"claim {self.id}: duplicate formalization keys {keys}")
         written = {f.key for f in self.formalizations if f.reading == AS_WRITTEN}
-        for f in self.formalizations:  # TEMPORARY-STRICT
-            if f.reading == CORRECTED and not f.corrects:
-                object.__setattr__(f, "corrects", tuple(sorted(written)))
         for f in self.formalizations:
             unknown = [k for k in f.corrects if k not in written]
             if unknown:

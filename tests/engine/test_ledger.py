@@ -198,7 +198,7 @@ def test_not_checkable_reading_never_counts_as_passed():
 
 def test_only_as_written_readings_can_be_not_checkable():
     with pytest.raises(ValueError, match="not checkable"):
-        Formalization("a", "l", "s", reading=CORRECTED, not_checkable="why")
+        Formalization("a", "l", "s", reading=CORRECTED, not_checkable="why", corrects=("w",))
 
 
 # --- verdict-rule edge cases (issue 9) --------------------------------------------------------

@@ -53,7 +53,7 @@ def _fake_claim() -> Claim:
         hypotheses=(r"$1\le r\le n$",),
         formalizations=(
             Formalization("nsd", "layer", r"$A^TA-I\preceq 0$ almost surely."),
-            Formalization("nsd-corrected", "layer", r"$A^TA-I\preceq 0$ when $\|A\|_2\le 1$.", reading=CORRECTED),
+            Formalization("nsd-corrected", "layer", r"$A^TA-I\preceq 0$ when $\|A\|_2\le 1$.", reading=CORRECTED, corrects=("nsd",)),
         ),
     )
 

@@ -6,9 +6,9 @@ test asserts that the check's outcome moves and that the verdict moves with it:
 
 - the verdict of the claim *restricted to that check's reading* (``verified`` <-> ``refuted``);
 - the whole claim's verdict where the ledger's rule lets one check decide it. L1 is
-  ``conditional`` because eq. (9) as written fails while its normalized form holds; under the
-  rule in ``ledger.py`` any holding corrected statement keeps a claim ``conditional``, so a
-  second failing reading does not move the whole verdict (see the strict xfail below).
+  ``conditional`` because eq. (9) as written fails while its normalized form holds; a corrected
+  statement rescues only the readings it names (``Formalization.corrects``), so a second failing
+  reading makes the whole verdict refuted: eq. (9)'s normalization corrects eq9-neuron-sum only.
 
 The baseline evidence comes from the session's ``claim_result`` (taken before any patch); the
 mutated check is run fresh (quick profile, seed 0).
@@ -140,11 +140,6 @@ def test_constant_in_training_fails_when_training_moves_the_kernel_by_a_fixed_fr
     assert changes.min() > 0.1  # the relative change stays O(1) at every width
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger rule: any holding corrected statement keeps a claim conditional, even one that does not "
-    "correct the reading that failed (here eq. (9)'s normalization does not repair the deterministic limit)",
-)
 def test_a_second_failing_reading_makes_l1_refuted(monkeypatch, claim_result):
     import lora_theorems.numerics.paper_l.empirical as emp
 

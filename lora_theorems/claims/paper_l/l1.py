@@ -68,6 +68,7 @@ CLAIM = Claim(
                 r"error $O(n_{l-1}^{-1/2})$)."
             ),
             reading=CORRECTED,
+            corrects=('eq9-neuron-sum',),
             covers="eq. (9) with the constant 1/n_(l-1) that makes the sum an estimate of the expectation",
         ),
         Formalization(

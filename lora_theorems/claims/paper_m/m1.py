@@ -72,6 +72,7 @@ CLAIM = Claim(
                 r"$\mathbb E N_1 = -\eta\frac{n+1}{r} G_0$."
             ),
             reading=CORRECTED,
+            corrects=('zero-mean-along-training',),
             covers="the corrected form of the zero-mean reading",
         ),
         Formalization(
@@ -82,6 +83,7 @@ CLAIM = Claim(
                 r"it equals the noisy step $-\eta(G+N)$ only while $B = 0$ (the first step)."
             ),
             reading=CORRECTED,
+            corrects=('plain-lora-update',),
             covers="the corrected form of the plain-LoRA reading",
         ),
     ),

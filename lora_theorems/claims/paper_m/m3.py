@@ -74,6 +74,7 @@ CLAIM = Claim(
                 r"once $r\gg\theta^{-2}$)."
             ),
             reading=CORRECTED,
+            corrects=('matrix-tv',),
             covers="the claim's conclusion (a Berry-Esseen bound in total variation) under the added hypothesis: one coordinate",
         ),
         Formalization(
