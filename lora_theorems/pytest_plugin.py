@@ -27,12 +27,14 @@ _RESULTS = pytest.StashKey[dict]()
 #: claims that collected tests will ask ``claim_result`` for (prefetched together with --lt-jobs)
 _WANTED = pytest.StashKey[list]()
 
-#: what the heavy tests cost, for --help (2 cores, unloaded; measured for issue 14)
+#: what the heavy tests cost, for --help (measured for issue 14 on the project's shared 2-core machine)
 HEAVY_HELP = (
-    "also run tests marked heavy. Expect about 3 min with the quick profile; with --lt-profile full "
-    "the claim checks alone are a full report (about 6 min serial, less with --lt-jobs 2) and "
-    "tests/engine/test_profiles.py runs every claim in both profiles once more (another full report), "
-    "so about 15-20 min on 2 unloaded cores, longer on a loaded machine"
+    "also run tests marked heavy. They are slow by design: the 20 mpmath quadrature references of "
+    "tests/paper_l/test_analytic_ntk_reference.py take about 1 min each (up to 3.5 min: ReLU, depth 2, "
+    "collinear inputs), so about 20-25 min together on 2 loaded cores; tests/engine/test_profiles.py runs "
+    "every claim in both profiles (a full report's checks, about 260 CPU-s, plus the quick ones); with "
+    "--lt-profile full the claim_result tests add another full run (use --lt-jobs 2). Budget 45-60 min on "
+    "2 cores for --run-heavy --lt-profile full"
 )
 
 
