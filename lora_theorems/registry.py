@@ -29,13 +29,17 @@ __all__ = ["Paper", "all_claims", "checks_of", "get_claim", "paper_packages", "p
 
 @dataclass(frozen=True)
 class Paper:
-    """A source document: its letter (the prefix of its claim ids), title and reference."""
+    """A source document: its letter (the prefix of its claim ids), title and reference.
+
+    ``order`` places the paper in listings and reports (then its id): the papers read in the
+    order they were added, so a follow-up paper comes after the one it answers."""
 
     id: str
     title: str
     reference: str
     seeds: tuple[str, ...] = ()
     notes: str = ""
+    order: int = 100
 
 
 def _natural(claim_id: str) -> tuple:
@@ -46,7 +50,7 @@ def _natural(claim_id: str) -> tuple:
 @functools.cache
 def paper_packages() -> tuple[ModuleType, ...]:
     """The paper packages (sub-packages of :mod:`lora_theorems.claims` that define ``PAPER``),
-    by paper id.  Imports only their ``__init__`` modules (their ``PROBES`` are read from
+    by ``(order, id)``.  Imports only their ``__init__`` modules (their ``PROBES`` are read from
     there by :mod:`lora_theorems.probes`), not the claim modules."""
     found: list[ModuleType] = []
     for pinfo in pkgutil.iter_modules(_claims_pkg.__path__, _claims_pkg.__name__ + "."):
@@ -62,7 +66,7 @@ def paper_packages() -> tuple[ModuleType, ...]:
     ids = [pkg.PAPER.id for pkg in found]
     if len(set(ids)) != len(ids):
         raise RuntimeError(f"paper id defined twice: {sorted(i for i in ids if ids.count(i) > 1)[0]}")
-    return tuple(sorted(found, key=lambda pkg: pkg.PAPER.id))
+    return tuple(sorted(found, key=lambda pkg: (pkg.PAPER.order, pkg.PAPER.id)))
 
 
 @functools.cache
@@ -82,7 +86,7 @@ def _discover() -> tuple[tuple[Paper, ...], dict[str, tuple[Claim, ModuleType]]]
 
 
 def papers() -> tuple[Paper, ...]:
-    """All registered papers, by id."""
+    """All registered papers, by ``(order, id)``."""
     return _discover()[0]
 
 

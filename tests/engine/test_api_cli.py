@@ -14,10 +14,10 @@ from lora_theorems.cli import main
 ALL_IDS = ["L1", "L2", "L3", "L4", "L5", "L6", "L7", "L8", "M1", "M2", "M3", "M4", "M5"]
 
 
-def test_all_thirteen_claims_registered_in_order():
+def test_all_claims_registered_in_order():
     ids = [c.id for c in lt.list_claims()]
     assert [i for i in ids if i[0] in "LM"] == ALL_IDS  # papers L and M (other papers may be registered too)
-    assert ids == sorted(ids, key=lambda i: (i[0], int(i[1:])))
+    assert ids[: len(ALL_IDS) + 3] == ALL_IDS + ["H1", "H2", "H3"]  # papers in the order they were added
     for c in lt.list_claims():
         assert c.statement and c.formalizations and c.source
 

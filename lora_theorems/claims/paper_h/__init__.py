@@ -4,6 +4,7 @@
 from lora_theorems.registry import Paper
 
 PAPER = Paper(
+    order=3,
     id="H",
     title="LoRA and Privacy: When Random Projections Help (and When They Don't)",
     reference="Hu, Düngler, Schölkopf, Sanyal. arXiv 2601.21719 (2026); summary: cope-forml.github.io, blog post dp-lora",

@@ -7,6 +7,7 @@ from lora_theorems.registry import Paper
 __all__ = ["PAPER", "PROBES"]
 
 PAPER = Paper(
+    order=1,
     id="L",
     title="Does Low Rank Adaptation Lead to Lower Robustness against Training-Time Attacks?",
     reference="Liang, Hu, Ye, Xiao, Li. ICML 2025, PMLR 267:37181-37207; arXiv 2505.12871",

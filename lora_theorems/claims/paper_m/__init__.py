@@ -5,6 +5,7 @@ Differentially Private SGD")."""
 from lora_theorems.registry import Paper
 
 PAPER = Paper(
+    order=2,
     id="M",
     title="On the Implicit Relation between Low-Rank Adaptation and Differential Privacy",
     reference="Malekmohammadi, Farnadi. arXiv 2409.17538",
