@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from scipy.stats import beta
 
-from lora_theorems.helpers import FAMILY_ALPHA, Worst, binomial_sweep, margin_outcome, proportion_ci
+from lora_theorems.helpers import (
+    FAMILY_ALPHA,
+    BoundPoint,
+    Worst,
+    binomial_sweep,
+    bound_sweep,
+    loglog_slope,
+    margin_outcome,
+    proportion_ci,
+    series_by,
+)
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (500, 1000)])
@@ -186,3 +196,63 @@ def test_margin_outcome_formats_the_margin():
         w.see(b, {"b": b})
     out = margin_outcome(w, tolerance=0.0, holds="slack {margin:.2f} of {tolerance}", fails="")
     assert out.summary == "slack 0.25 of 0.0" and out.worst_margin == 0.25
+
+
+# ----------------------------------------------------------------------------- bound sweeps (M3's, moved here)
+
+
+def _pt(th, r, value, bound):
+    return BoundPoint({"theta": th, "r": r}, value, bound, (th, r, value, bound), {"value": value})
+
+
+def test_bound_sweep_holds_when_every_value_is_under_its_bound():
+    s = bound_sweep([_pt(0.5, 1, 0.1, 0.3), _pt(0.5, 4, 0.05, 0.06), _pt(1.0, 1, 0.2, 0.9)])
+    assert s.holds and s.counterexample is None
+    assert s.slack == pytest.approx(0.01)  # min(0.2, 0.01, 0.7), computed by hand
+    assert s.rows == ((0.5, 1, 0.1, 0.3), (0.5, 4, 0.05, 0.06), (1.0, 1, 0.2, 0.9))
+    out = s.outcome(holds="holds at {n} points (slack {slack:.2f})", fails="fails at theta={theta}")
+    assert out.passed is True and out.summary == "holds at 3 points (slack 0.01)" and out.counterexample is None
+    assert out.worst_margin == pytest.approx(0.01)
+
+
+def test_bound_sweep_names_the_worst_point_first_on_ties():
+    s = bound_sweep([_pt(0.5, 1, 0.1, 0.3), _pt(1.0, 2, 0.5, 0.2), _pt(2.0, 2, 0.6, 0.3)])
+    assert not s.holds and s.slack == pytest.approx(-0.3)
+    assert s.counterexample == {"theta": 1.0, "r": 2, "value": 0.5}  # label first, then witness; first of the tie
+    out = s.outcome(holds="holds", fails="above at theta={theta}, r={r} (slack {slack:.1f})")
+    assert out.passed is False and out.summary == "above at theta=1.0, r=2 (slack -0.3)"
+    assert out.counterexample == s.counterexample
+
+
+def test_bound_sweep_counts_nan_as_a_failure():
+    s = bound_sweep([_pt(0.5, 1, 0.1, 0.3), _pt(1.0, 1, math.nan, 0.3), _pt(2.0, 1, 0.1, 0.3)])
+    assert not s.holds and s.slack == -math.inf and s.counterexample["theta"] == 1.0
+    assert bound_sweep([_pt(0.5, 1, 0.1, math.nan)]).holds is False
+    assert _pt(0.5, 1, 0.1, 0.25).slack == pytest.approx(0.15)
+
+
+def test_bound_sweep_refuses_an_empty_sweep():
+    with pytest.raises(ValueError, match="at least one point"):
+        bound_sweep([])
+
+
+def test_series_by_groups_by_a_label_in_order_of_appearance():
+    pts = [_pt(0.5, 1, 0.1, 1.0), _pt(1.0, 1, 0.2, 1.0), _pt(0.5, 4, 0.05, 0.5), _pt(1.0, 4, 0.1, 0.5)]
+    ss = series_by(pts, "theta", "theta={}", lambda p: p.label["r"], lambda p: p.value, style="points")
+    assert [s.label for s in ss] == ["theta=0.5", "theta=1.0"]
+    assert ss[0].x == (1.0, 4.0) and ss[0].y == (0.1, 0.05) and ss[1].y == (0.2, 0.1)
+    assert all(s.style == "points" for s in ss)
+    only = series_by(pts, "theta", "t={}", lambda p: p.label["r"], lambda p: p.bound, only=[1.0])
+    assert [s.label for s in only] == ["t=1.0"] and only[0].y == (1.0, 0.5) and only[0].style == "line"
+
+
+@pytest.mark.parametrize("s", [-0.5, -1.0, 0.25, 2.0])
+def test_loglog_slope_recovers_a_power_law(s):
+    x = [3.0, 48.0]
+    assert loglog_slope(x, [7 * v**s for v in x]) == pytest.approx(s, abs=1e-12)
+
+
+@pytest.mark.parametrize("x, y", [([1, 2, 3], [1, 2, 3]), ([1], [1]), ([1, 2], [0, 1]), ([1, 1], [1, 2]), ([-1, 2], [1, 2])])
+def test_loglog_slope_refuses_bad_points(x, y):
+    with pytest.raises(ValueError, match="slope"):
+        loglog_slope(x, y)

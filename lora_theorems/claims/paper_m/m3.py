@@ -4,8 +4,7 @@ Exact per-coordinate law and distances: :mod:`lora_theorems.numerics.paper_m.ber
 """
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.claims.paper_m._common import BoundPoint, bound_sweep, loglog_slope, series_by
-from lora_theorems.helpers import FAMILY_ALPHA, Grid
+from lora_theorems.helpers import FAMILY_ALPHA, BoundPoint, Grid, bound_sweep, loglog_slope, series_by
 from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Plot, Table
 
 _BOUND = r"\frac{C\rho}{\sigma^3\sqrt r}"
