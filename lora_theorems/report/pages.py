@@ -340,6 +340,8 @@ def render_claim_page(
     for f in c.formalizations:
         mine = [e for e in ev if e.formalization == f.key]
         reading = _READING_WORDS.get(f.reading, f.reading)
+        if f.corrects:
+            reading += " of " + ", ".join(f"`{k}`" for k in f.corrects)
         out.append(f"- **`{f.key}`** ({reading}; level: {f.level}; evidence: {_tally(mine)}). {_one_line(f.statement)}")
         if f.covers:
             out.append(f"  *Covers:* {_one_line(f.covers)}")
