@@ -10,18 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from lora_theorems.checks import run_check
-from lora_theorems.ledger import Verdict, derive_verdict
-from lora_theorems.registry import checks_of, get_claim
-
-
-def fresh(claim_id: str, only: tuple[str, ...] = ()):
-    """Run a claim's checks (or only the named ones) without any cache; return (verdict, evidence)."""
-    claim = get_claim(claim_id)
-    specs = [s for s in checks_of(claim.id) if not only or s.name in only]
-    assert specs, f"no checks named {only} in {claim_id}"
-    evidence = tuple(run_check(claim, s, profile="quick", seed=0) for s in specs)
-    return derive_verdict(claim, evidence).verdict, {e.check: e for e in evidence}
+from lora_theorems.ledger import Verdict
+from lora_theorems.testing import run_checks_fresh, uncached
 
 
 @pytest.mark.claim("L6")
@@ -29,21 +19,15 @@ def test_l6_verdict_moves_when_the_weighted_ntk_is_scaled(monkeypatch):
     import lora_theorems.numerics.paper_l.empirical as emp
     import lora_theorems.numerics.paper_l.fisher as fis
 
-    ok, ev = fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
+    ok, ev = run_checks_fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
     assert all(e.passed is True for e in ev.values())
     real_w, real_k = fis.weighted_ntk, emp.empirical_ntk
     monkeypatch.setattr(fis, "weighted_ntk", lambda *a, **k: 1.5 * real_w(*a, **k))
     monkeypatch.setattr(emp, "empirical_ntk", lambda *a, **k: 1.5 * real_k(*a, **k))
-    verdict, ev = fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
+    verdict, ev = run_checks_fresh("L6", ("fisher_ntk_spectra", "fisher_trace_identity"))
     assert ev["fisher_ntk_spectra"].passed is False and "differ" in ev["fisher_ntk_spectra"].summary
     assert ev["fisher_trace_identity"].passed is False and "violated" in ev["fisher_trace_identity"].summary
     assert verdict is not Verdict.VERIFIED
-
-
-def _uncached(monkeypatch, module, *names):
-    """Replace lru_cached derivations by their uncached originals, so a mutation is seen."""
-    for n in names:
-        monkeypatch.setattr(module, n, getattr(module, n).__wrapped__)
 
 
 @pytest.mark.claim("L2")
@@ -51,12 +35,12 @@ def _uncached(monkeypatch, module, *names):
 def test_l2_l3_verdicts_move_when_the_kernel_is_scaled(monkeypatch):
     import lora_theorems.proofs.paper_l.lora_kernel as lk
 
-    _uncached(monkeypatch, lk, "lora_gradient_derivation", "lora_kernel_derivation", "lora_difference_derivation")
+    uncached(monkeypatch, lk, "lora_gradient_derivation", "lora_kernel_derivation", "lora_difference_derivation")
     real = lk._ntk
     monkeypatch.setattr(lk, "_ntk", lambda *a, **k: 3 * real(*a, **k) / 2)
-    v2, ev2 = fresh("L2", ("lora_recursion_first_layer_ff",))
+    v2, ev2 = run_checks_fresh("L2", ("lora_recursion_first_layer_ff",))
     assert ev2["lora_recursion_first_layer_ff"].passed is False and v2 is not Verdict.VERIFIED
-    v3, ev3 = fresh("L3", ("lora_minus_ff_layer_output",))
+    v3, ev3 = run_checks_fresh("L3", ("lora_minus_ff_layer_output",))
     assert ev3["lora_minus_ff_layer_output"].passed is False and v3 is Verdict.REFUTED
 
 
@@ -64,7 +48,7 @@ def test_l2_l3_verdicts_move_when_the_kernel_is_scaled(monkeypatch):
 def test_l2_base_case_instance_is_recomputed_not_copied(monkeypatch):
     import lora_theorems.proofs.paper_l.lora_kernel as lk
 
-    _uncached(monkeypatch, lk, "lora_kernel_derivation")
+    uncached(monkeypatch, lk, "lora_kernel_derivation")
     real = lk.base_case_counterexample
     monkeypatch.setattr(lk, "base_case_counterexample", lambda: {**real(), "K1_lora": 7})
     assert lk.lora_kernel_derivation().step("instance").verified is False

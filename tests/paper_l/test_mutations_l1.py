@@ -16,49 +16,18 @@ mutated check is run fresh (quick profile, seed 0).
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from lora_theorems.checks import run_check
-from lora_theorems.ledger import Verdict, derive_verdict
-from lora_theorems.registry import checks_of, get_claim
+from lora_theorems.ledger import Verdict
+from lora_theorems.testing import assert_outcome_moves, claim_verdict_with, evidence_named, run_check_fresh, uncached
 
 pytestmark = pytest.mark.claim("L1")
 
 
-def fresh(claim_id: str, name: str):
-    """Run one check of a claim, uncached, in the quick profile."""
-    claim = get_claim(claim_id)
-    spec = next(s for s in checks_of(claim_id) if s.name == name)
-    return run_check(claim, spec, profile="quick", seed=0)
-
-
-def reading_verdict(claim_id: str, ev) -> Verdict:
-    """The verdict of the claim restricted to the reading ``ev`` is evidence for."""
-    claim = get_claim(claim_id)
-    sub = dataclasses.replace(claim, formalizations=(claim.formalization(ev.formalization),))
-    return derive_verdict(sub, (ev,)).verdict
-
-
-def whole_verdict(claim_id: str, baseline, *mutated) -> Verdict:
-    """The claim's verdict with the baseline evidence of every other check and ``mutated`` records."""
-    names = {e.check for e in mutated}
-    return derive_verdict(get_claim(claim_id), [e for e in baseline.evidence if e.check not in names] + list(mutated)).verdict
-
-
 def baseline_of(claim_result, name: str):
     res = claim_result("L1")
-    return res, next(e for e in res.evidence if e.check == name)
-
-
-def assert_moves(before, after, *, now: bool) -> None:
-    """``before`` had the opposite outcome of ``now``; ``after`` has ``now``, with a counterexample iff it fails."""
-    assert before.passed is (not now) and after.passed is now
-    assert reading_verdict("L1", before) is (Verdict.REFUTED if now else Verdict.VERIFIED)
-    assert reading_verdict("L1", after) is (Verdict.VERIFIED if now else Verdict.REFUTED)
-    assert (after.counterexample is None) is now
+    return res, evidence_named(res, name)
 
 
 def test_recursion_fails_when_the_ntk_is_scaled(monkeypatch, claim_result):
@@ -66,11 +35,11 @@ def test_recursion_fails_when_the_ntk_is_scaled(monkeypatch, claim_result):
     import lora_theorems.proofs.paper_l.ntk_recursion as nr
 
     _, before = baseline_of(claim_result, "ntk_recursion_derivation")
-    monkeypatch.setattr(nr, "recursion_derivation", nr.recursion_derivation.__wrapped__)  # uncached
+    uncached(monkeypatch, nr, "recursion_derivation")
     real = nr._phi_derivatives_to
     monkeypatch.setattr(nr, "_phi_derivatives_to", lambda e, phi, dphi: 3 * real(e, phi, dphi) / 2)
-    after = fresh("L1", "ntk_recursion_derivation")
-    assert_moves(before, after, now=False)
+    after = run_check_fresh("L1", "ntk_recursion_derivation")
+    assert_outcome_moves("L1", before, after, now=False)
     assert "failed" in after.summary and after.counterexample["failed_steps"]
 
 
@@ -82,22 +51,21 @@ def test_eq9_passes_with_the_normalized_sum_and_l1_is_verified(monkeypatch, clai
     res, before = baseline_of(claim_result, "eq9_neuron_sum_as_written")
     assert res.verdict.verdict is Verdict.CONDITIONAL
     monkeypatch.setattr(l1, "_eq9_rhs_weight", lambda n: 1 / n)
-    after = fresh("L1", "eq9_neuron_sum_as_written")
-    assert_moves(before, after, now=True)
+    after = run_check_fresh("L1", "eq9_neuron_sum_as_written")
+    assert_outcome_moves("L1", before, after, now=True)
     assert after.summary == "eq. (9) as written holds"
-    assert whole_verdict("L1", res, after) is Verdict.VERIFIED
+    assert claim_verdict_with(res, after) is Verdict.VERIFIED
 
 
 def test_closed_forms_fail_when_the_kernel_maps_are_off_by_one_percent(monkeypatch, claim_result):
     import lora_theorems.proofs.paper_l.ntk_recursion as nr
 
     _, before = baseline_of(claim_result, "relu_erf_closed_forms")
-    for name in ("relu_closed_form_derivation", "erf_closed_form_derivation"):
-        monkeypatch.setattr(nr, name, getattr(nr, name).__wrapped__)  # uncached, so the mutation is seen
+    uncached(monkeypatch, nr, "relu_closed_form_derivation", "erf_closed_form_derivation")
     real = nr.kernel_map_exprs
     monkeypatch.setattr(nr, "kernel_map_exprs", lambda act: tuple(e * 101 / 100 for e in real(act)))
-    after = fresh("L1", "relu_erf_closed_forms")
-    assert_moves(before, after, now=False)
+    after = run_check_fresh("L1", "relu_erf_closed_forms")
+    assert_outcome_moves("L1", before, after, now=False)
 
 
 def test_float64_ntk_fails_at_a_relative_error_of_1e9(monkeypatch, claim_result):
@@ -107,8 +75,8 @@ def test_float64_ntk_fails_at_a_relative_error_of_1e9(monkeypatch, claim_result)
     _, before = baseline_of(claim_result, "analytic_ntk_matches_mpmath")
     real = ntk.analytic_ntk
     monkeypatch.setattr(ntk, "analytic_ntk", lambda *a, **k: tuple(v * (1 + 1e-9) for v in real(*a, **k)))
-    after = fresh("L1", "analytic_ntk_matches_mpmath")
-    assert_moves(before, after, now=False)
+    after = run_check_fresh("L1", "analytic_ntk_matches_mpmath")
+    assert_outcome_moves("L1", before, after, now=False)
     assert after.worst_margin < 0
 
 
@@ -119,8 +87,8 @@ def test_deterministic_limit_fails_for_a_biased_empirical_ntk(monkeypatch, claim
     _, before = baseline_of(claim_result, "empirical_to_analytic")
     real = emp.empirical_ntk
     monkeypatch.setattr(emp, "empirical_ntk", lambda *a, **k: 1.25 * real(*a, **k))
-    after = fresh("L1", "empirical_to_analytic")
-    assert_moves(before, after, now=False)
+    after = run_check_fresh("L1", "empirical_to_analytic")
+    assert_outcome_moves("L1", before, after, now=False)
     means = [row[3] for row in after.tables[0].rows]
     assert min(means) > 0.2  # the error does not vanish: independent of the fitted slope
 
@@ -134,8 +102,8 @@ def test_constant_in_training_fails_when_training_moves_the_kernel_by_a_fixed_fr
     _, before = baseline_of(claim_result, "kernel_drift_in_training")
     real = emp.gd_train
     monkeypatch.setattr(emp, "gd_train", lambda *a, **k: [{n: 1.2 * v for n, v in layer.items()} for layer in real(*a, **k)])
-    after = fresh("L1", "kernel_drift_in_training")
-    assert_moves(before, after, now=False)
+    after = run_check_fresh("L1", "kernel_drift_in_training")
+    assert_outcome_moves("L1", before, after, now=False)
     changes = np.array([row[2] for row in after.tables[0].rows])
     assert changes.min() > 0.1  # the relative change stays O(1) at every width
 
@@ -146,6 +114,6 @@ def test_a_second_failing_reading_makes_l1_refuted(monkeypatch, claim_result):
     res, _ = baseline_of(claim_result, "empirical_to_analytic")
     real = emp.empirical_ntk
     monkeypatch.setattr(emp, "empirical_ntk", lambda *a, **k: 1.25 * real(*a, **k))
-    after = fresh("L1", "empirical_to_analytic")
+    after = run_check_fresh("L1", "empirical_to_analytic")
     assert after.passed is False
-    assert whole_verdict("L1", res, after) is Verdict.REFUTED
+    assert claim_verdict_with(res, after) is Verdict.REFUTED

@@ -16,27 +16,8 @@ import math
 import numpy as np
 import pytest
 
-from lora_theorems.checks import run_check
-from lora_theorems.ledger import Verdict, derive_verdict
-from lora_theorems.registry import checks_of, get_claim
-
-
-def fresh(claim_id: str, only: tuple[str, ...] = ()):
-    """Run a claim's checks (or only the named ones) afresh; return (verdict over them, evidence by name)."""
-    claim = get_claim(claim_id)
-    specs = [s for s in checks_of(claim.id) if not only or s.name in only]
-    assert specs and (not only or len(specs) == len(only)), f"checks {only} not all in {claim_id}"
-    evidence = tuple(run_check(claim, s, profile="quick", seed=0) for s in specs)
-    return derive_verdict(claim, evidence).verdict, {e.check: e for e in evidence}
-
-
-def unmutated(claim_result, claim_id: str, only: tuple[str, ...] = ()):
-    """The unmutated run (the session's quick/seed-0 result), restricted like :func:`fresh`."""
-    res = claim_result(claim_id)
-    evidence = tuple(e for e in res.evidence if not only or e.check in only)
-    assert not only or len(evidence) == len(only)
-    return derive_verdict(res.claim, evidence).verdict, {e.check: e for e in evidence}
-
+from lora_theorems.ledger import Verdict
+from lora_theorems.testing import run_checks_fresh, uncached, verdict_over
 
 # ----------------------------------------------------------------------------- L4
 
@@ -72,10 +53,10 @@ def test_l4_gaussian_sweeps_pass_when_every_A_is_a_contraction(monkeypatch, clai
     import lora_theorems.numerics.paper_l.m_delta as md
 
     names = ("nsd_sweep", "nsd_probability")
-    _, real = unmutated(claim_result, "L4", names)
+    _, real = verdict_over(claim_result("L4"), names)
     assert all(real[n].passed is False for n in names)
     monkeypatch.setattr(md, "random_normal", _contracting_normals(md.random_normal))
-    _, ev = fresh("L4", names)
+    _, ev = run_checks_fresh("L4", names)
     assert ev["nsd_sweep"].passed is True and ev["nsd_sweep"].counterexample is None
     assert "no positive eigenvalue" in ev["nsd_sweep"].summary
     assert ev["nsd_probability"].passed is True and ev["nsd_probability"].worst_margin == 0.0  # every upper bound is 1
@@ -87,10 +68,10 @@ def test_l4_mpmath_search_passes_when_lambda_max_is_never_positive(monkeypatch, 
 
     import lora_theorems.numerics.paper_l.m_delta as md
 
-    _, real = unmutated(claim_result, "L4", ("nsd_counterexample_mpmath",))
+    _, real = verdict_over(claim_result("L4"), ("nsd_counterexample_mpmath",))
     assert real["nsd_counterexample_mpmath"].passed is False
     monkeypatch.setattr(md, "mp_lambda_max", lambda A, dps=50: -mpmath.mpf(1) / 100)
-    _, ev = fresh("L4", ("nsd_counterexample_mpmath",))
+    _, ev = run_checks_fresh("L4", ("nsd_counterexample_mpmath",))
     assert ev["nsd_counterexample_mpmath"].passed is True and ev["nsd_counterexample_mpmath"].summary == "no witness found"
 
 
@@ -98,11 +79,11 @@ def test_l4_mpmath_search_passes_when_lambda_max_is_never_positive(monkeypatch, 
 def test_l4_uniform_sweep_passes_when_entries_are_bounded_by_one_over_n(monkeypatch, claim_result):
     from lora_theorems.claims.paper_l import l4
 
-    _, real = unmutated(claim_result, "L4", ("nsd_uniform_sweep",))
+    _, real = verdict_over(claim_result("L4"), ("nsd_uniform_sweep",))
     assert real["nsd_uniform_sweep"].passed is False
     # half-width sigma_a^2 = c/n <= 1/n: ||A||_2 <= ||A||_F <= sqrt(r n)/n <= 1, so A^T A - I <= 0 surely
     monkeypatch.setattr(l4, "_uniform_b", lambda sigma_a2: sigma_a2)
-    _, ev = fresh("L4", ("nsd_uniform_sweep",))
+    _, ev = run_checks_fresh("L4", ("nsd_uniform_sweep",))
     assert ev["nsd_uniform_sweep"].passed is True and ev["nsd_uniform_sweep"].worst_margin > 0
 
 
@@ -136,10 +117,10 @@ def _stated_spectrum_world(monkeypatch):
 @pytest.mark.claim("L4")
 def test_l4_stated_eigenvalue_checks_pass_when_the_spectrum_is_as_stated(monkeypatch, claim_result):
     names = ("eigenvalues_as_stated", "exact_stated_spectrum")
-    _, real = unmutated(claim_result, "L4", names)
+    _, real = verdict_over(claim_result("L4"), names)
     assert all(real[n].passed is False for n in names)
     _stated_spectrum_world(monkeypatch)
-    _, ev = fresh("L4", names)
+    _, ev = run_checks_fresh("L4", names)
     assert ev["eigenvalues_as_stated"].passed is True and ev["eigenvalues_as_stated"].worst_margin == pytest.approx(1e-9)
     assert ev["exact_stated_spectrum"].passed is True
 
@@ -149,13 +130,13 @@ def test_l4_verdict_moves_to_verified_in_a_world_where_the_theorem_holds(monkeyp
     import lora_theorems.numerics.paper_l.m_delta as md
     from lora_theorems.claims.paper_l import l4
 
-    verdict, _ = unmutated(claim_result, "L4", L4_AS_WRITTEN)
+    verdict, _ = verdict_over(claim_result("L4"), L4_AS_WRITTEN)
     assert verdict is Verdict.REFUTED  # as-written checks alone (the corrected readings make it conditional)
     _stated_spectrum_world(monkeypatch)
     monkeypatch.setattr(md, "random_normal", _contracting_normals(md.random_normal))
     monkeypatch.setattr(md, "mp_lambda_max", _float_lambda_max)
     monkeypatch.setattr(l4, "_uniform_b", lambda sigma_a2: sigma_a2)
-    verdict, ev = fresh("L4", L4_AS_WRITTEN)
+    verdict, ev = run_checks_fresh("L4", L4_AS_WRITTEN)
     assert {n: e.passed for n, e in ev.items()} == dict.fromkeys(L4_AS_WRITTEN, True)
     assert verdict is Verdict.VERIFIED
 
@@ -178,10 +159,10 @@ def _opnorm_vanishing(real):
 def test_l5_operator_norm_check_passes_when_the_norm_vanishes(monkeypatch, claim_result):
     import lora_theorems.numerics.paper_l.m_delta as md
 
-    verdict, real = unmutated(claim_result, "L5", ("operator_norm_growth",))
+    verdict, real = verdict_over(claim_result("L5"), ("operator_norm_growth",))
     assert real["operator_norm_growth"].passed is False and verdict is Verdict.REFUTED
     monkeypatch.setattr(md, "gram_eigenvalues", _opnorm_vanishing(md.gram_eigenvalues))
-    verdict, ev = fresh("L5", ("operator_norm_growth",))
+    verdict, ev = run_checks_fresh("L5", ("operator_norm_growth",))
     assert ev["operator_norm_growth"].passed is True and ev["operator_norm_growth"].counterexample is None
     assert verdict is Verdict.OPEN  # no as-written failure left; the other readings are not in this run
 
@@ -200,12 +181,12 @@ class _Scaled:
 def test_l5_kernel_difference_fails_and_verdict_moves_when_the_bilinear_form_does_not_vanish(monkeypatch, claim_result):
     from lora_theorems.claims.paper_l import l5
 
-    verdict, real = unmutated(claim_result, "L5")
+    verdict, real = verdict_over(claim_result("L5"))
     assert verdict is Verdict.CONDITIONAL and real["kernel_difference_rate"].passed is True
     real_blocks = l5._blocks
     # variance 1.21/n: E[u^T (A^T A - I) v] = 0.21 rho != 0, so n E[q^2] grows like n instead of staying 1 + rho^2
     monkeypatch.setattr(l5, "_blocks", lambda *a: ((b, _Scaled(g, 1.1)) for b, g in real_blocks(*a)))
-    verdict, ev = fresh("L5")
+    verdict, ev = run_checks_fresh("L5")
     assert ev["kernel_difference_rate"].passed is False and ev["kernel_difference_rate"].worst_margin < 0
     assert ev["weak_convergence"].passed is False
     assert verdict is Verdict.REFUTED
@@ -215,13 +196,13 @@ def test_l5_kernel_difference_fails_and_verdict_moves_when_the_bilinear_form_doe
 def test_l5_exact_moment_checks_move_when_the_gaussian_moments_are_wrong(monkeypatch, claim_result):
     import lora_theorems.proofs.paper_l.m_delta as pm
 
-    verdict, real = unmutated(claim_result, "L5")
+    verdict, real = verdict_over(claim_result("L5"))
     assert verdict is Verdict.CONDITIONAL
     assert real["exact_mean_square_norm"].passed is False and real["exact_kernel_difference_moments"].passed is True
     assert real["exact_weak_convergence_moments"].passed is True
-    monkeypatch.setattr(pm, "moments_derivation", pm.moments_derivation.__wrapped__)
+    uncached(monkeypatch, pm, "moments_derivation")
     monkeypatch.setattr(pm, "gaussian_expectation", lambda expr, zs: 0)  # every moment 0: E[A^T A] = 0, not r sigma^2 I
-    verdict, ev = fresh("L5")
+    verdict, ev = run_checks_fresh("L5")
     assert ev["exact_mean_square_norm"].passed is None  # the floor E||M||^2 >= (n+1)/n is no longer derived
     assert ev["exact_kernel_difference_moments"].passed is False and ev["exact_kernel_difference_moments"].counterexample
     assert ev["exact_weak_convergence_moments"].passed is False
@@ -249,11 +230,11 @@ def _readings(transform):
 def test_l7_every_as_written_check_passes_when_the_readings_cannot_differ(monkeypatch, claim_result):
     import lora_theorems.numerics.paper_l.information as info
 
-    verdict, real = unmutated(claim_result, "L7", L7_AS_WRITTEN)
+    verdict, real = verdict_over(claim_result("L7"), L7_AS_WRITTEN)
     failing = {n for n, e in real.items() if e.passed is False}
     assert verdict is Verdict.REFUTED and failing >= {"ib_log_pdet_kernel", "renyi_all_alpha_layer", "variance_hypothesis"}
     monkeypatch.setattr(info, "all_readings", _readings(lambda v: 0.0))  # IB and H_alpha of FF and LoRA equal
-    verdict, ev = fresh("L7", L7_AS_WRITTEN)
+    verdict, ev = run_checks_fresh("L7", L7_AS_WRITTEN)
     assert {n: e.passed for n, e in ev.items()} == dict.fromkeys(L7_AS_WRITTEN, True)
     assert verdict is Verdict.VERIFIED
 
@@ -262,12 +243,12 @@ def test_l7_every_as_written_check_passes_when_the_readings_cannot_differ(monkey
 def test_l7_holding_readings_fail_when_lora_carries_more_information(monkeypatch, claim_result):
     import lora_theorems.numerics.paper_l.information as info
 
-    verdict, real = unmutated(claim_result, "L7")
+    verdict, real = verdict_over(claim_result("L7"))
     holding = {n for n in L7_AS_WRITTEN if real[n].passed is True}
     assert verdict is Verdict.CONDITIONAL
     assert holding >= {"ib_trace_layer", "ib_trace_kernel", "ib_trace_fisher", "h_inf_max_layer", "h_inf_max_kernel", "h_inf_max_fisher"}
     monkeypatch.setattr(info, "all_readings", _readings(lambda v: -v))  # every reading's order reversed
-    verdict, ev = fresh("L7")
+    verdict, ev = run_checks_fresh("L7")
     for name in holding:
         assert ev[name].passed is False, name
         ce = ev[name].counterexample

@@ -13,46 +13,15 @@ is now computed exactly and decides, and it too is mutated below.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from lora_theorems.checks import run_check
-from lora_theorems.ledger import Verdict, derive_verdict
-from lora_theorems.registry import checks_of, get_claim
-
-
-def fresh(claim_id: str, name: str):
-    """Run one check of a claim, uncached, in the quick profile."""
-    claim = get_claim(claim_id)
-    spec = next(s for s in checks_of(claim_id) if s.name == name)
-    return run_check(claim, spec, profile="quick", seed=0)
-
-
-def reading_verdict(claim_id: str, ev) -> Verdict:
-    """The verdict of the claim restricted to the reading ``ev`` is evidence for."""
-    claim = get_claim(claim_id)
-    sub = dataclasses.replace(claim, formalizations=(claim.formalization(ev.formalization),))
-    return derive_verdict(sub, (ev,)).verdict
-
-
-def whole_verdict(claim_id: str, baseline, *mutated):
-    """The claim's verdict with the baseline evidence of every other check and ``mutated`` records."""
-    names = {e.check for e in mutated}
-    return derive_verdict(get_claim(claim_id), [e for e in baseline.evidence if e.check not in names] + list(mutated))
+from lora_theorems.ledger import Verdict
+from lora_theorems.testing import assert_outcome_moves, claim_verdict_with, evidence_named, run_check_fresh, uncached
 
 
 def baseline_of(claim_result, claim_id: str, name: str):
     res = claim_result(claim_id)
-    return res, next(e for e in res.evidence if e.check == name)
-
-
-def assert_moves(claim_id: str, before, after, *, now: bool) -> None:
-    """``before`` had the opposite outcome of ``now``; ``after`` has ``now``, with a counterexample iff it fails."""
-    assert before.passed is (not now) and after.passed is now
-    assert reading_verdict(claim_id, before) is (Verdict.REFUTED if now else Verdict.VERIFIED)
-    assert reading_verdict(claim_id, after) is (Verdict.VERIFIED if now else Verdict.REFUTED)
-    assert (after.counterexample is None) is now
+    return res, evidence_named(res, name)
 
 
 # ----------------------------------------------------------------------------- M1
@@ -72,11 +41,11 @@ def test_m1_identities_fail_when_A_has_the_wrong_variance(monkeypatch, claim_res
     import lora_theorems.proofs.paper_m.noise as pn
 
     _, before = baseline_of(claim_result, "M1", "m1_update_identities")
-    monkeypatch.setattr(pn, "m1_derivation", pn.m1_derivation.__wrapped__)  # uncached, so the mutation is seen
+    uncached(monkeypatch, pn, "m1_derivation")
     real = pn.gaussian_moments
     monkeypatch.setattr(pn, "gaussian_moments", lambda s: real(2 * s))
-    after = fresh("M1", "m1_update_identities")
-    assert_moves("M1", before, after, now=False)
+    after = run_check_fresh("M1", "m1_update_identities")
+    assert_outcome_moves("M1", before, after, now=False)
     assert any("E[A^T A]" in st["text"] for st in after.counterexample["failed_steps"])
 
 
@@ -86,8 +55,8 @@ def test_m1_update_checks_fail_when_A_is_trained_too(monkeypatch, claim_result, 
     """If A moved with B (plain LoRA), dW_t would not be -eta G_t A^T A: the round-off comparison must fail."""
     _, before = baseline_of(claim_result, "M1", check)
     _method_swap(monkeypatch, {method: "lora"})
-    after = fresh("M1", check)
-    assert_moves("M1", before, after, now=False)
+    after = run_check_fresh("M1", check)
+    assert_outcome_moves("M1", before, after, now=False)
     assert after.counterexample["max_rel_gap"] > 1e-3
 
 
@@ -113,16 +82,16 @@ def _frozen_A_resampled(monkeypatch):
 def test_m1_plain_lora_passes_when_A_is_frozen(monkeypatch, claim_result):
     _, before = baseline_of(claim_result, "M1", "m1_plain_lora_counterexample")
     _plain_lora_as_lora_fa(monkeypatch)
-    after = fresh("M1", "m1_plain_lora_counterexample")
-    assert_moves("M1", before, after, now=True)
+    after = run_check_fresh("M1", "m1_plain_lora_counterexample")
+    assert_outcome_moves("M1", before, after, now=True)
 
 
 @pytest.mark.claim("M1")
 def test_m1_noise_bias_disappears_with_a_fresh_A(monkeypatch, claim_result):
     _, before = baseline_of(claim_result, "M1", "m1_lora_fa_noise_bias")
     _frozen_A_resampled(monkeypatch)
-    after = fresh("M1", "m1_lora_fa_noise_bias")
-    assert_moves("M1", before, after, now=True)
+    after = run_check_fresh("M1", "m1_lora_fa_noise_bias")
+    assert_outcome_moves("M1", before, after, now=True)
     assert after.summary == "no bias detected"
 
 
@@ -132,9 +101,9 @@ def test_m1_is_verified_when_both_failing_readings_are_repaired(monkeypatch, cla
     assert res.verdict.verdict is Verdict.CONDITIONAL
     _plain_lora_as_lora_fa(monkeypatch)
     _frozen_A_resampled(monkeypatch)
-    mutated = [fresh("M1", "m1_plain_lora_counterexample"), fresh("M1", "m1_lora_fa_noise_bias")]
-    assert whole_verdict("M1", res, *mutated).verdict is Verdict.VERIFIED
-    assert whole_verdict("M1", res, mutated[0]).verdict is Verdict.CONDITIONAL  # one failure left
+    mutated = [run_check_fresh("M1", "m1_plain_lora_counterexample"), run_check_fresh("M1", "m1_lora_fa_noise_bias")]
+    assert claim_verdict_with(res, *mutated) is Verdict.VERIFIED
+    assert claim_verdict_with(res, mutated[0]) is Verdict.CONDITIONAL  # one failure left
 
 
 # ----------------------------------------------------------------------------- M3
@@ -154,8 +123,8 @@ def test_m3_coordinate_bounds_fail_when_the_distance_is_eight_times_larger(monke
         monkeypatch.setattr(be, func, lambda law: 8 * real(law))
     else:
         monkeypatch.setattr(be, func, lambda law: tuple(8 * v for v in real(law)[:2]) + (real(law)[2],))
-    after = fresh("M3", check)
-    assert_moves("M3", before, after, now=False)
+    after = run_check_fresh("M3", check)
+    assert_outcome_moves("M3", before, after, now=False)
     cex = after.counterexample
     assert "ABOVE" in after.summary and f"theta={cex['theta']}, r={cex['r']}" in after.summary
     law = be.CoordinateLaw(cex["gj"], cex["c"], cex["r"])
@@ -175,10 +144,10 @@ def test_m3_matrix_reading_passes_when_the_noise_has_full_rank(monkeypatch, clai
     assert res.verdict.verdict is Verdict.CONDITIONAL
     real = noise.sample_A
     monkeypatch.setattr(noise, "sample_A", lambda rng, r, n, size=None: real(rng, n, n, size=size))
-    after = fresh("M3", "m3_matrix_tv")
-    assert_moves("M3", before, after, now=True)
+    after = run_check_fresh("M3", "m3_matrix_tv")
+    assert_outcome_moves("M3", before, after, now=True)
     assert "<=" in after.summary
-    assert whole_verdict("M3", res, after).verdict is Verdict.VERIFIED
+    assert claim_verdict_with(res, after) is Verdict.VERIFIED
 
 
 @pytest.mark.claim("M3")
@@ -189,6 +158,6 @@ def test_m3_row_reading_fails_when_the_row_tv_stops_decaying(monkeypatch, claim_
     _, before = baseline_of(claim_result, "M3", "m3_row_tv")
     real = be.row_tv_distance
     monkeypatch.setattr(be, "row_tv_distance", lambda n, r: (real(n, r)[0] * r**0.25, real(n, r)[1]))
-    after = fresh("M3", "m3_row_tv")
-    assert_moves("M3", before, after, now=False)
+    after = run_check_fresh("M3", "m3_row_tv")
+    assert_outcome_moves("M3", before, after, now=False)
     assert all(s == pytest.approx(-0.25, abs=0.02) for s in after.counterexample["slopes"].values())

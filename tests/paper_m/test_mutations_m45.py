@@ -5,54 +5,27 @@ reverses (fresh noise, data-independent noise, Gaussian noise, a secret A, noise
 zero gradient, a JL bound that is too small), and the test asserts that the check's outcome
 moves and that the verdict of the claim restricted to that reading moves. M4's membership-inference
 check can only fail or stay undecided (no attack proves DP): its mutations (a DP step at sigma_eff,
-sigma_eff at the realised gradient scale, a control over its bound) move it from refuted to open. M4 is ``refuted`` by
-five independent as-written checks, so one mutation cannot move the whole claim; what can is
-its corrected statement: with eps_rho made too small the audit fails and M4 goes from
-``conditional`` to ``refuted``. M5's two failing as-written checks mutated together make it
-``verified``. Baselines come from the session's ``claim_result``; mutated checks run fresh
+sigma_eff at the realised gradient scale, a control over its bound) move it from refuted to open. M4
+is ``refuted`` by six as-written checks, and its corrected statement (paper H's vector-query DP)
+covers only three of the failing readings; in a world where the other two (data-independent,
+Gaussian noise) hold, the corrected statement decides: M4 is ``conditional``, and ``refuted`` once
+eps_rho is made too small. M5's two failing as-written checks mutated together make it ``verified``.
+Baselines come from the session's ``claim_result``; mutated checks run fresh
 (quick, seed 0).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from lora_theorems.checks import run_check
-from lora_theorems.ledger import Verdict, derive_verdict
-from lora_theorems.registry import checks_of, get_claim
-
-
-def fresh(claim_id: str, name: str):
-    claim = get_claim(claim_id)
-    spec = next(s for s in checks_of(claim_id) if s.name == name)
-    return run_check(claim, spec, profile="quick", seed=0)
-
-
-def reading_verdict(claim_id: str, ev) -> Verdict:
-    claim = get_claim(claim_id)
-    sub = dataclasses.replace(claim, formalizations=(claim.formalization(ev.formalization),))
-    return derive_verdict(sub, (ev,)).verdict
-
-
-def whole_verdict(claim_id: str, baseline, *mutated):
-    names = {e.check for e in mutated}
-    return derive_verdict(get_claim(claim_id), [e for e in baseline.evidence if e.check not in names] + list(mutated)).verdict
+from lora_theorems.ledger import Verdict
+from lora_theorems.testing import assert_outcome_moves, claim_verdict_with, evidence_named, reading_verdict, run_check_fresh
 
 
 def baseline_of(claim_result, claim_id: str, name: str):
     res = claim_result(claim_id)
-    return res, next(e for e in res.evidence if e.check == name)
-
-
-def assert_moves(claim_id: str, before, after, *, now: bool) -> None:
-    assert before.passed is (not now) and after.passed is now
-    if get_claim(claim_id).formalization(before.formalization).reading == "as_written":
-        assert reading_verdict(claim_id, before) is (Verdict.REFUTED if now else Verdict.VERIFIED)
-        assert reading_verdict(claim_id, after) is (Verdict.VERIFIED if now else Verdict.REFUTED)
-    assert (after.counterexample is None) is now
+    return res, evidence_named(res, name)
 
 
 # ----------------------------------------------------------------------------- M4
@@ -65,27 +38,24 @@ def test_m4_fresh_A_each_step_makes_the_noise_uncorrelated(monkeypatch, claim_re
     res, before = baseline_of(claim_result, "M4", "m4_noise_correlated_across_steps")
     real = m4._lora_fa_two_steps
     monkeypatch.setattr(m4, "_lora_fa_two_steps", lambda ctx, trials, r, resample, **kw: real(ctx, trials, r, True, **kw))
-    after = fresh("M4", "m4_noise_correlated_across_steps")
-    assert_moves("M4", before, after, now=True)
-    assert whole_verdict("M4", res, after) is res.verdict.verdict  # four other as-written checks still fail
+    after = run_check_fresh("M4", "m4_noise_correlated_across_steps")
+    assert_outcome_moves("M4", before, after, now=True)
+    assert claim_verdict_with(res, after) is res.verdict.verdict  # four other as-written checks still fail
 
 
 @pytest.mark.claim("M4")
-def test_m4_noise_of_a_normalized_gradient_is_data_independent(monkeypatch, claim_result):
+def _normalized_gradient(monkeypatch):
+    """The noise of the normalized gradient G / ||G||_F: its scale no longer depends on the data."""
     import lora_theorems.numerics.paper_m.noise as noise
 
-    _, before = baseline_of(claim_result, "M4", "m4_noise_scales_with_data")
     real = noise.lora_noise
     monkeypatch.setattr(noise, "lora_noise", lambda G, A: real(np.asarray(G) / np.linalg.norm(G), A))
-    after = fresh("M4", "m4_noise_scales_with_data")
-    assert_moves("M4", before, after, now=True)
 
 
-@pytest.mark.claim("M4")
-def test_m4_gaussian_noise_of_the_same_variance_passes(monkeypatch, claim_result):
+def _gaussian_noise(monkeypatch):
+    """Gaussian noise of the same (data-dependent) variance as G (A^T A - I)."""
     import lora_theorems.numerics.paper_m.noise as noise
 
-    _, before = baseline_of(claim_result, "M4", "m4_noise_not_gaussian")
     rng = np.random.default_rng(0)
 
     def gaussian(G, A):
@@ -94,8 +64,21 @@ def test_m4_gaussian_noise_of_the_same_variance_passes(monkeypatch, claim_result
         return rng.standard_normal((A.shape[0], *G.shape)) * sd
 
     monkeypatch.setattr(noise, "lora_noise", gaussian)
-    after = fresh("M4", "m4_noise_not_gaussian")
-    assert_moves("M4", before, after, now=True)
+
+
+def test_m4_noise_of_a_normalized_gradient_is_data_independent(monkeypatch, claim_result):
+    _, before = baseline_of(claim_result, "M4", "m4_noise_scales_with_data")
+    _normalized_gradient(monkeypatch)
+    after = run_check_fresh("M4", "m4_noise_scales_with_data")
+    assert_outcome_moves("M4", before, after, now=True)
+
+
+@pytest.mark.claim("M4")
+def test_m4_gaussian_noise_of_the_same_variance_passes(monkeypatch, claim_result):
+    _, before = baseline_of(claim_result, "M4", "m4_noise_not_gaussian")
+    _gaussian_noise(monkeypatch)
+    after = run_check_fresh("M4", "m4_noise_not_gaussian")
+    assert_outcome_moves("M4", before, after, now=True)
 
 
 @pytest.mark.claim("M4")
@@ -113,8 +96,8 @@ def test_m4_an_adversary_without_A_cannot_tell(monkeypatch, claim_result):
         return {**out, "tp": k, "fp": f, "tpr": k / out["n_pos"], "fpr": f / out["n_neg"]}
 
     monkeypatch.setattr(privacy, "known_A_attack", secret_A)
-    after = fresh("M4", "m4_known_A_attack")
-    assert_moves("M4", before, after, now=True)
+    after = run_check_fresh("M4", "m4_known_A_attack")
+    assert_outcome_moves("M4", before, after, now=True)
 
 
 def _noisy_zero_gradient_attack(real):
@@ -131,23 +114,37 @@ def test_m4_added_noise_hides_the_zero_gradient(monkeypatch, claim_result):
 
     _, before = baseline_of(claim_result, "M4", "m4_zero_gradient_neighbours")
     monkeypatch.setattr(privacy, "zero_gradient_attack", _noisy_zero_gradient_attack(privacy.zero_gradient_attack))
-    after = fresh("M4", "m4_zero_gradient_neighbours")
-    assert_moves("M4", before, after, now=True)
+    after = run_check_fresh("M4", "m4_zero_gradient_neighbours")
+    assert_outcome_moves("M4", before, after, now=True)
 
 
 @pytest.mark.claim("M4")
 def test_m4_corrected_statement_decides_the_verdict(monkeypatch, claim_result):
-    """eps_rho a quarter of Theorem 1's: the audit of the LoRA-FA step finds H_eps > delta_rho and M4 is refuted."""
+    """Paper H's vector-query statement corrects three failing readings of M4 (implicit-dp, secret-noise,
+    fresh-noise), not data-independent-noise or gaussian-noise, so M4 is refuted. In a world where those two
+    hold (the normalized-gradient and Gaussian-noise mutations above), the correction decides: M4 is
+    conditional with the real audit, and refuted when eps_rho is a quarter of Theorem 1's (the audit of the
+    LoRA-FA step then finds H_eps > delta_rho)."""
     import lora_theorems.numerics.paper_h.projection_dp as pdp
 
     res, before = baseline_of(claim_result, "M4", "m4_vector_step_audit")
-    assert res.verdict.verdict is Verdict.CONDITIONAL
+    assert res.verdict.verdict is Verdict.REFUTED
+    assert "none for data-independent-noise, gaussian-noise" in res.verdict.reason
+    with monkeypatch.context() as mp:
+        _normalized_gradient(mp)
+        independent = run_check_fresh("M4", "m4_noise_scales_with_data")
+    with monkeypatch.context() as mp:
+        _gaussian_noise(mp)
+        gaussian = run_check_fresh("M4", "m4_noise_not_gaussian")
+    assert independent.passed is True and gaussian.passed is True
+    assert claim_verdict_with(res, independent, gaussian) is Verdict.CONDITIONAL
     real = pdp.epsilon_rho
     monkeypatch.setattr(pdp, "epsilon_rho", lambda *a, **k: real(*a, **k) / 4)
-    after = fresh("M4", "m4_vector_step_audit")
-    assert_moves("M4", before, after, now=False)
+    after = run_check_fresh("M4", "m4_vector_step_audit")
+    assert_outcome_moves("M4", before, after, now=False)
     assert after.counterexample["hockey_stick_lower"] > after.counterexample["delta_rho"]
-    assert whole_verdict("M4", res, after) is Verdict.REFUTED
+    assert claim_verdict_with(res, after) is Verdict.REFUTED
+    assert claim_verdict_with(res, independent, gaussian, after) is Verdict.REFUTED
 
 
 def _undecided(before, after) -> None:
@@ -175,7 +172,7 @@ def test_m4_mia_a_dp_step_at_sigma_eff_is_not_refuted(monkeypatch, claim_result)
         return real(rng, method="dp-sgd", sigma=s, **kw)
 
     monkeypatch.setattr(mia, "lora_fa_step_canaries", dp_instead)
-    after = fresh("M4", "m4_membership_inference")
+    after = run_check_fresh("M4", "m4_membership_inference")
     _undecided(before, after)
 
 
@@ -191,7 +188,7 @@ def test_m4_mia_refutation_rests_on_the_fixed_noise_scale(monkeypatch, claim_res
     assert all(0.05 < k < 0.2 for k in kappas)
     real = privacy.effective_noise_multiplier
     monkeypatch.setattr(privacy, "effective_noise_multiplier", lambda r, b, m, n, kappa=1.0: real(r, b, m, n, max(kappas)))
-    after = fresh("M4", "m4_membership_inference")
+    after = run_check_fresh("M4", "m4_membership_inference")
     _undecided(before, after)
 
 
@@ -204,7 +201,7 @@ def test_m4_mia_a_control_over_its_bound_decides_nothing(monkeypatch, claim_resu
     _, before = baseline_of(claim_result, "M4", "m4_membership_inference")
     real = mia.lora_fa_step_canaries
     monkeypatch.setattr(mia, "lora_fa_step_canaries", lambda rng, *, method="lora-fa", sigma=0.0, **kw: real(rng, **kw))
-    after = fresh("M4", "m4_membership_inference")
+    after = run_check_fresh("M4", "m4_membership_inference")
     _undecided(before, after)
     assert "control" in after.summary
 
@@ -224,7 +221,7 @@ def test_m4_projection_check_reads_the_draw_it_checks(monkeypatch, claim_result)
         return real(G, r, eta, trials, rng)
 
     monkeypatch.setattr(pdp, "lora_fa_first_step", shifted)
-    after = fresh("M4", "m4_vector_step_is_projection")
+    after = run_check_fresh("M4", "m4_vector_step_is_projection")
     assert before.passed is True and after.passed is True and after.worst_margin > 0
 
     def split(G, r, eta, trials, rng):
@@ -234,7 +231,7 @@ def test_m4_projection_check_reads_the_draw_it_checks(monkeypatch, claim_result)
 
     monkeypatch.setattr(pdp, "lora_fa_first_step", split)
     with pytest.raises(RuntimeError, match="one standard_normal draw"):
-        fresh("M4", "m4_vector_step_is_projection")
+        run_check_fresh("M4", "m4_vector_step_is_projection")
 
 
 # ----------------------------------------------------------------------------- M5
@@ -248,8 +245,8 @@ def test_m5_jl_bound_quartered_fails(monkeypatch, claim_result):
     real = privacy.jl_failure_bound
     # the bound is loosest-tight at r = 1, eps -> 0 (2 vs 0.995): a quarter of it is below the exact tail
     monkeypatch.setattr(privacy, "jl_failure_bound", lambda r, e: real(r, e) / 4)
-    after = fresh("M5", "m5_jl_tail_exact")
-    assert_moves("M5", before, after, now=False)
+    after = run_check_fresh("M5", "m5_jl_tail_exact")
+    assert_outcome_moves("M5", before, after, now=False)
 
 
 @pytest.mark.claim("M5")
@@ -259,11 +256,11 @@ def test_m5_fixed_noise_scale_and_hidden_zero_gradient_make_m5_verified(monkeypa
 
     res = claim_result("M5")
     assert res.verdict.verdict is Verdict.REFUTED
-    b1 = next(e for e in res.evidence if e.check == "m5_noise_scale_not_fixed")
-    b2 = next(e for e in res.evidence if e.check == "m5_accountant_vs_attack")
+    b1 = evidence_named(res, "m5_noise_scale_not_fixed")
+    b2 = evidence_named(res, "m5_accountant_vs_attack")
     monkeypatch.setattr(noise, "noise_variance", lambda G, r: np.full(np.shape(G), 2.0 / r))  # data-independent
     monkeypatch.setattr(privacy, "zero_gradient_attack", _noisy_zero_gradient_attack(privacy.zero_gradient_attack))
-    a1, a2 = fresh("M5", "m5_noise_scale_not_fixed"), fresh("M5", "m5_accountant_vs_attack")
-    assert_moves("M5", b1, a1, now=True)
-    assert_moves("M5", b2, a2, now=True)
-    assert whole_verdict("M5", res, a1, a2) is Verdict.VERIFIED
+    a1, a2 = run_check_fresh("M5", "m5_noise_scale_not_fixed"), run_check_fresh("M5", "m5_accountant_vs_attack")
+    assert_outcome_moves("M5", b1, a1, now=True)
+    assert_outcome_moves("M5", b2, a2, now=True)
+    assert claim_verdict_with(res, a1, a2) is Verdict.VERIFIED
