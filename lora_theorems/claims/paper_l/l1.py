@@ -431,7 +431,7 @@ def _slope_ci(ctx: CheckContext, widths, samples, alpha):
     return fit(samples), float(np.quantile(boots, alpha / 2)), float(np.quantile(boots, 1 - alpha / 2))
 
 
-@check("deterministic-limit", kind=EvidenceKind.STATISTICAL)
+@check("deterministic-limit", kind=EvidenceKind.STATISTICAL, backends=("numpy", "cupy"))
 def empirical_to_analytic(ctx: CheckContext) -> Outcome:
     """L1 (finite width): the empirical NTK (layer-wise products, numerics.empirical) of random depth-2 ReLU and erf
     networks approaches numerics.ntk.analytic_ntk; the fitted exponent of the relative Frobenius error in the width

@@ -201,7 +201,7 @@ def _sweep_table(title: str, rows) -> Table:
 # ----------------------------------------------------------------------------- as written, Gaussian law
 
 
-@check("nsd-almost-surely", kind=EvidenceKind.NUMERIC)
+@check("nsd-almost-surely", kind=EvidenceKind.NUMERIC, backends=("numpy", "cupy"))
 def nsd_sweep(ctx: CheckContext) -> Outcome:
     """L4 as written: sweep n, every regime r in {1, n/2, n} and sigma_a^2 n in (0, 1); any draw with
     lambda_max(A^T A - I) > 0 refutes 'negative semi-definite' (the smallest such A is reported)."""
@@ -267,7 +267,7 @@ def nsd_counterexample_mpmath(ctx: CheckContext) -> Outcome:
     )
 
 
-@check("nsd-almost-surely", kind=EvidenceKind.STATISTICAL)
+@check("nsd-almost-surely", kind=EvidenceKind.STATISTICAL, backends=("numpy", "cupy"))
 def nsd_probability(ctx: CheckContext) -> Outcome:
     """L4 as written ('almost surely'): Clopper-Pearson intervals for P(M_Delta NSD) per configuration,
     Bonferroni over the grid at family-wise level 1e-3; the claim fails if some upper bound is < 1.
@@ -495,7 +495,7 @@ def eigenvalues_as_stated(ctx: CheckContext) -> Outcome:
 # ----------------------------------------------------------------------------- corrected statements
 
 
-@check("corrected-spectrum", kind=EvidenceKind.NUMERIC)
+@check("corrected-spectrum", kind=EvidenceKind.NUMERIC, backends=("numpy", "cupy"))
 def corrected_spectrum(ctx: CheckContext) -> Outcome:
     """Corrected L4: the structured spectrum {s_i^2 - 1} + {-1}^(n-r) (from the r x r Gram, batched)
     equals the full eigvalsh of A^T A - I, and NSD <=> s_max <= 1, over n, every r <= n, and
@@ -535,7 +535,7 @@ def corrected_spectrum(ctx: CheckContext) -> Outcome:
     )
 
 
-@check("corrected-whp-bound", kind=EvidenceKind.STATISTICAL)
+@check("corrected-whp-bound", kind=EvidenceKind.STATISTICAL, backends=("numpy", "cupy"))
 def corrected_whp_bound(ctx: CheckContext) -> Outcome:
     """Corrected L4: P(not NSD) <= exp(-t^2/2), t = 1/sigma_a - sqrt n - sqrt r > 0; checked with one-sided
     Clopper-Pearson lower bounds of the failure probability (Bonferroni, family level 1e-3) at t in
@@ -575,7 +575,7 @@ def corrected_whp_bound(ctx: CheckContext) -> Outcome:
     )
 
 
-@check("r1-closed-form", kind=EvidenceKind.STATISTICAL)
+@check("r1-closed-form", kind=EvidenceKind.STATISTICAL, backends=("numpy", "cupy"))
 def r1_closed_form(ctx: CheckContext) -> Outcome:
     """L4 finding, r = 1: the exact P(NSD) = chi2_n cdf(1/sigma_a^2) lies in the Clopper-Pearson
     interval of the Monte Carlo frequency for every (n, sigma_a^2 n) (Bonferroni, family level 1e-3)."""

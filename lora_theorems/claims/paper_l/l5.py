@@ -140,7 +140,7 @@ def _interval_margin(stats, exact: float) -> float:
 # ----------------------------------------------------------------------------- as written
 
 
-@check("operator-norm", kind=EvidenceKind.STATISTICAL)
+@check("operator-norm", kind=EvidenceKind.STATISTICAL, backends=("numpy", "cupy"))
 def operator_norm_growth(ctx: CheckContext) -> Outcome:
     """L5 as written (operator norm): r = n, sigma_a^2 = 1/n; the spectrum of A^T A and ||A^T A - I||_op as n
     grows.  'Converges to 0 in probability' requires P(||M|| > eps) -> 0; we bound P(||M||_op >= 2) from below
