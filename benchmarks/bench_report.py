@@ -141,10 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write every run to this JSON file")
     ap.add_argument("--write-results", action="store_true",
                     help="put the summary in benchmarks/RESULTS.md (section report-PROFILE; other sections kept)")
+    ap.add_argument("--from-json", type=Path, help="summarize the runs saved by an earlier --json (nothing is run)")
+    ap.add_argument("--note", default="", help="a sentence to add to the RESULTS.md section (e.g. what else ran)")
     args = ap.parse_args(argv)
-    runs = []
+    runs = json.loads(args.from_json.read_text()) if args.from_json else []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
-        for rep in range(args.repeats):
+        for rep in range(0 if args.from_json else args.repeats):
             for jobs in args.jobs:
                 r = run_once(args.profile, jobs, Path(tmp))
                 runs.append(r)
@@ -152,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"cpu {r['cpu_s']:.1f} s, checks {r['checks_s']:.1f} s (sum of checks {r['sum_check_s']:.1f} s), "
                       f"peak tree {r['peak_tree_bytes'] / 2**20:.0f} MiB, slowest {r['slowest'][:3]}", flush=True)
     same = all(r["sha256"] == runs[0]["sha256"] for r in runs)
-    print(f"reproducible files identical across all runs: {same}")
+    differ = sorted({k for r in runs for k in set(r["sha256"]) | set(runs[0]["sha256"])
+                     if r["sha256"].get(k) != runs[0]["sha256"].get(k)})
+    print(f"reproducible files identical across all runs: {same}" + (f" (differing: {', '.join(differ)})" if differ else ""))
     table = summary(runs, args.jobs, args.profile)
     print("\n" + "\n".join(table))
     if args.write_results:
@@ -163,24 +167,31 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"`python benchmarks/bench_report.py --profile {args.profile} --jobs {' '.join(map(str, args.jobs))} "
             f"--repeats {args.repeats} --write-results` ({time.strftime('%Y-%m-%d', time.gmtime())}; "
-            f"{os.cpu_count()} cores; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: "
+            f"{os.cpu_count()} cores; load average {'when summarized from --json' if args.from_json else 'at the end'} "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: "
             "a shared machine, so wall times move with the load; CPU seconds much less).  Each run is "
             "`write_report(tmp, profile=..., seed=0, jobs=N)` in a fresh process, job counts interleaved; "
             "peak memory is the whole process tree's resident set (workers included), sampled every 50 ms.",
             "",
             *table,
             "",
-            f"Reproducible files (every file but run.json) identical across all runs: **{same}**.  "
+            f"Reproducible files (every file but run.json) identical across all runs: **{same}**"
+            + (f" (differing: {', '.join(differ)})" if differ else "") + ".  "
             f"Slowest checks (first serial run): {slow}.",
             "",
             "Check time per claim (first run of the first job count, seconds): "
             + ", ".join(f"{cl} {t:.1f}" for cl, t in runs[0]["per_claim_s"].items()) + ".",
         ]
+        peak = max(r["peak_tree_bytes"] for r in runs) / 2**20
+        body.append(f"Peak memory of the {args.profile} report (whole process tree, any job count): {peak:.0f} MiB; "
+                    f"budget 2048 MiB (issue 14): **{'met' if peak <= 2048 else 'not met'}**.")
         l8 = runs[0]["per_claim_s"].get("L8")
         if l8 is not None:
             budget = 20 if args.profile == "quick" else 180
             body.append(f"L8's checks: {l8:.1f} s, budget {budget} s (issue 10): "
                         f"**{'met' if l8 <= budget else 'not met'}**.")
+        if args.note:
+            body += ["", args.note]
         replace_section(f"report-{args.profile}", "\n".join(body))
         print("wrote benchmarks/RESULTS.md")
     if args.json:

@@ -19,6 +19,10 @@ Scheduling (parallel runs only; a serial run keeps the declared order):
   :func:`lora_theorems.report.write_report` passes on), the static :data:`COST_HINTS`
   (seconds of the full profile, measured), or 1 second.  Estimates only order the work; they
   never change what a check computes.
+
+Local workers are *spawned* (clean processes, no inherited BLAS or matplotlib state), so a
+script that runs checks with ``jobs > 1`` must guard its entry point with
+``if __name__ == "__main__":`` (Python's rule for spawned processes; the CLI does).
 """
 
 from __future__ import annotations

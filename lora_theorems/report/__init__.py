@@ -531,7 +531,8 @@ def write_report(
         (default 1: this process) or the Dask scheduler at address ``dask``.  The report is
         the same bytes for any of them; ``run.json`` records which was used.  Parallel runs
         start the longest checks first, estimated from the previous report's timings in
-        ``out_dir`` when it has them.
+        ``out_dir`` when it has them.  Worker processes are spawned, so a script that calls
+        this with ``jobs > 1`` needs the usual ``if __name__ == "__main__":`` guard.
     config:
         A :class:`~lora_theorems.config.RunConfig` instead of ``profile``, ``seed``,
         ``backend``, ``jobs`` and ``dask`` (giving both is a ``ValueError``).
