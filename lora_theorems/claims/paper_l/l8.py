@@ -357,7 +357,7 @@ def _rerun(regime, attack, rate, rank, rule, seeds, seed):
 
 
 def _cex(run, reading, effects, extra=None):
-    from lora_theorems.attack import report_from_run
+    from lora_theorems.claims.paper_l.probes import report_from_run
 
     rep = report_from_run(run)
     r = rep.reading(reading)
