@@ -63,7 +63,11 @@ def _maps_quadrature(act, a, b, c):
     sa = mpmath.sqrt(a)
     m = c / sa
     s2 = b - c * c / a
-    s = mpmath.sqrt(s2) if s2 > 0 else mpmath.mpf(0)
+    # a residual variance below the working precision's resolution (b 10^-(dps-1)) is rounding noise:
+    # the law is collinear (v = m z1) to the digits carried; the neglected angle changes E' by theta / (2 pi)
+    # (E by theta^2), and for the test's exactly collinear pair theta < 1e-15 (1 - c^2/ab = 2e-31 at 50 digits)
+    resolved = s2 > b * mpmath.mpf(10) ** (1 - mpmath.mp.dps)
+    s = mpmath.sqrt(s2) if resolved else mpmath.mpf(0)
     inf = mpmath.inf
     if act == "relu":
         phi = lambda t: t if t > 0 else mpmath.mpf(0)  # noqa: E731
@@ -79,9 +83,12 @@ def _maps_quadrature(act, a, b, c):
             return mpmath.quad(lambda z1: _gauss(z1) * f(sa * z1) * f(m * z1), outer)
 
         def inner(z1):
-            # breakpoints at the Gaussian's centre and (ReLU) at the kink v = 0
+            # breakpoints at the Gaussian's centre and (ReLU) at the kink v = 0; a kink more than 40
+            # standard deviations out (s tiny: nearly collinear inputs) carries Gaussian mass < 1e-340
+            # and is left out: as a breakpoint it would give tanh-sinh a 1e8-long interval to resolve
             kink = -m * z1 / s
-            pts = [-inf, 0, inf] if act == "erf" else [-inf, min(kink, 0), max(kink, 0), inf]
+            near = act == "relu" and abs(kink) < 40
+            pts = [-inf, min(kink, 0), max(kink, 0), inf] if near else [-inf, 0, inf]
             return mpmath.quad(lambda z2: _gauss(z2) * f(m * z1 + s * z2), pts)
 
         return mpmath.quad(lambda z1: _gauss(z1) * f(sa * z1) * inner(z1), outer)
@@ -243,3 +250,20 @@ def test_sampled_entries_at_benchmark_size(act, depth):
         sub = np.ix_([i, j], [i, j])
         assert _cs_error(nngp[sub], R) <= TOL, (i, j)
         assert _cs_error(ntk[sub], RT) <= TOL, (i, j)
+
+
+def test_the_collinear_pair_is_collinear_below_the_quadrature_resolution():
+    """The quadrature reference treats a residual variance below b 10^-(dps-1) as collinear; for the
+    'collinear' pair that is exact to 1 - c^2/(ab) < 1e-30 (50 digits), so the neglected angle
+    (theta < 2e-15) moves E' by < 1e-15, far below TOL (regression: the heavy tier's relu-2-collinear
+    case failed at 2.6e-11 when tanh-sinh was handed a 1e8-long interval around the kink)."""
+    x, y = PAIRS["collinear"]
+    with mpmath.workdps(50):
+        xs, ys = [mpmath.mpf(float(v)) for v in x], [mpmath.mpf(float(v)) for v in y]
+        a, b = mpmath.fsum(v * v for v in xs), mpmath.fsum(v * v for v in ys)
+        c = mpmath.fsum(u * v for u, v in zip(xs, ys, strict=True))
+        assert 1 - c * c / (a * b) < mpmath.mpf(10) ** -30
+        a1, b1, c1 = mpmath.mpf(1), mpmath.mpf(1), 1 - mpmath.mpf(10) ** -12  # resolved at 15 digits: 2-D
+    with mpmath.workdps(15):
+        q, t = _maps_quadrature("relu", a1, b1, c1), _maps_textbook("relu", a1, b1, c1)
+        assert all(abs(u - v) <= 1e-13 for u, v in zip(q, t, strict=True))
