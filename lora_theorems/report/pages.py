@@ -163,8 +163,10 @@ def render_index(
         "verdict is derived from the evidence by one rule (`lora_theorems/ledger.py`, "
         "`derive_verdict`): **verified** when every as-written reading has decisive evidence "
         "and all of it passed; **refuted** when some as-written check failed (with a "
-        "counterexample) and no corrected statement holds; **conditional** when it fails as "
-        "written but a corrected statement passed all its own checks; **open** otherwise.",
+        "counterexample) and some failing reading has no corrected statement that holds; "
+        "**conditional** when it fails as written but every failing reading is corrected by a "
+        "statement that passed all its own checks (a corrected statement names the readings it "
+        "corrects; a *finding*, what is true instead, never decides); **open** otherwise.",
         "",
         "| claim | statement (as written) | verdict | decisive evidence |",
         "|---|---|---|---|",
