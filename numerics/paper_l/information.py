@@ -46,8 +46,11 @@ def positive_eigenvalues(lam: Any, rtol: float | None = None) -> np.ndarray:
     PSD matrix of that size computed by a backward-stable solver.  ``lam`` must be a finite
     1-D array (a matrix is refused: pass its eigenvalues); ``rtol`` a real in ``[0, 1)``.
     """
-    lam = validate_spectrum(lam)
-    rtol = validate_rtol(rtol)
+    return _positive(validate_spectrum(lam), validate_rtol(rtol))
+
+
+def _positive(lam: np.ndarray, rtol: float | None) -> np.ndarray:
+    """:func:`positive_eigenvalues` of an already validated spectrum and tolerance."""
     if lam.size == 0:
         return lam
     tol = (lam.size * np.finfo(np.float64).eps if rtol is None else rtol) * max(np.abs(lam).max(), 0.0)
@@ -81,7 +84,11 @@ def information_bits(lam: Any, reading: str = "log-pdet", rtol: float | None = N
     """
     if reading not in ("log-pdet", "trace"):
         raise ValueError(f"unknown IB reading {reading!r} (choose log-pdet or trace)")
-    p = positive_eigenvalues(lam, rtol)
+    return _information_bits(positive_eigenvalues(lam, rtol), reading)
+
+
+def _information_bits(p: np.ndarray, reading: str) -> float:
+    """:func:`information_bits` of the positive part ``p`` of a spectrum (descending)."""
     if reading == "log-pdet":
         return _finite(0.5 * float(np.sum(np.log(p))), "IB (log-pdet)")
     # halve before summing: two eigenvalues near the float64 maximum still give a finite IB
@@ -108,11 +115,20 @@ def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | N
     so finite spectra give finite values wherever the value itself is representable;
     otherwise ``ValueError``.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)) or math.isnan(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a real number >= 0, got {alpha!r}")
+    _check_alpha(alpha)
     if spectrum not in ("raw", "normalized"):
         raise ValueError(f"unknown spectrum {spectrum!r} (choose raw or normalized)")
-    p = positive_eigenvalues(lam, rtol)
+    return _renyi(positive_eigenvalues(lam, rtol), alpha, spectrum)
+
+
+def _check_alpha(alpha: Any) -> None:
+    """``ValueError`` unless ``alpha`` is a real number >= 0 (``math.inf`` allowed)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)) or math.isnan(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a real number >= 0, got {alpha!r}")
+
+
+def _renyi(p: np.ndarray, alpha: float, spectrum: str) -> float:
+    """:func:`renyi_entropy` of the positive part ``p`` of a spectrum (descending), arguments already checked."""
     if p.size == 0:
         raise ValueError("spectrum has no positive eigenvalue")
     if spectrum == "normalized":
@@ -144,18 +160,26 @@ def renyi_entropy(lam: Any, alpha: float, spectrum: str = "raw", rtol: float | N
 
 
 def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None = None) -> dict[str, float]:
-    """Every reading of IB and $H_\\alpha$ of one spectrum, keyed ``"ib:log-pdet"``, ``"H[raw,2]"``, ... (L7)."""
-    if positive_eigenvalues(lam, rtol).size == 0:
+    """Every reading of IB and $H_\\alpha$ of one spectrum, keyed ``"ib:log-pdet"``, ``"H[raw,2]"``, ... (L7).
+
+    The same values, bit for bit, as :func:`information_bits` and :func:`renyi_entropy` one by one:
+    the spectrum is validated and its positive part cut once, not once per reading.
+    """
+    alphas = tuple(alphas)
+    for a in alphas:
+        _check_alpha(a)
+    p = _positive(validate_spectrum(lam), validate_rtol(rtol))
+    if p.size == 0:
         # the zero matrix: empty sum (pseudo-determinant 1 by convention), entropies undefined (NaN)
         out = {"ib:log-pdet": 0.0, "ib:trace": 0.0, "h-inf:max": 0.0}
         out.update({f"H[{sp},{a:g}]": math.nan for sp in ("raw", "normalized") for a in alphas})
         return out
     out = {
-        "ib:log-pdet": information_bits(lam, "log-pdet", rtol),
-        "ib:trace": information_bits(lam, "trace", rtol),
-        "h-inf:max": float(positive_eigenvalues(lam, rtol)[0]),
+        "ib:log-pdet": _information_bits(p, "log-pdet"),
+        "ib:trace": _information_bits(p, "trace"),
+        "h-inf:max": float(p[0]),
     }
     for sp in ("raw", "normalized"):
         for a in alphas:
-            out[f"H[{sp},{a:g}]"] = renyi_entropy(lam, a, sp, rtol)
+            out[f"H[{sp},{a:g}]"] = _renyi(p, a, sp)
     return out
