@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -395,6 +396,21 @@ def _triggered_features(base: dict, mask: np.ndarray) -> tuple:
             [np.where(mask[:, None], a, b) for a, b in zip(f_trig[2], f_tr[2], strict=True)])
 
 
+
+def _triggered_kernels(base: dict, masks: np.ndarray, f_ev: Any, kernel: Callable[[int, Any, Any], np.ndarray]):
+    """Backdoor (L8): per seed, the train-train and eval-train kernel blocks and f_0 recomputed on the
+    training features with the trigger planted in that seed's poisoned rows; ``kernel(seed, a, b)``."""
+    seeds, N = masks.shape
+    K = np.empty((seeds, N, N))
+    Ke = np.empty((seeds, len(base["X_eval"]), N))
+    f0 = np.empty((seeds, N))
+    for s in range(seeds):
+        fs = _triggered_features(base, masks[s])
+        K[s] = kernel(s, fs, fs)
+        Ke[s] = kernel(s, f_ev, fs)
+        f0[s] = fs[0]
+    return K, Ke, f0
+
 def _kernel_metrics(task: DigitsTask, pc: np.ndarray, pp: np.ndarray) -> tuple:
     n_test = len(task.y_test)
     return _acc(pc[..., :n_test], task.y_test), _acc(pp[..., :n_test], task.y_test), _asr(pp[..., n_test:])
@@ -416,14 +432,7 @@ def _kernel_ff(base: dict, task: DigitsTask, attack: str, masks: np.ndarray) -> 
     if attack == "label-flip":
         Kf_p, Kfe_p, f0p = Kf, Kfe, f0_tr
     else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
-        Kf_p = np.empty((seeds, N, N))
-        Kfe_p = np.empty((seeds, len(base["X_eval"]), N))
-        f0p = np.empty((seeds, N))
-        for s in range(seeds):
-            fs = _triggered_features(base, masks[s])
-            Kf_p[s] = ff_kernel_blocks(fs, fs)
-            Kfe_p[s] = ff_kernel_blocks(f_ev, fs)
-            f0p[s] = fs[0]
+        Kf_p, Kfe_p, f0p = _triggered_kernels(base, masks, f_ev, lambda s, a, b: ff_kernel_blocks(a, b))
     pf_p = f0_ev + linearized_predictions(Kf_p, Kfe_p, y_pois - f0p, taus, _ridge(Kf_p))
     tr_pred_f = f0_tr + linearized_predictions(Kf[:1], Kf[:1], resid_clean[:1], taus[:0], _ridge(Kf[:1]))[:, -1]
     return _kernel_metrics(task, pf_clean, pf_p) + (np.broadcast_to(_acc(tr_pred_f, task.y_train), (seeds,)),)
@@ -500,21 +509,13 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
         cf, af, sf, fit_f = _kernel_ff(base, task, attack, masks)
         cl, fit_l, lam, U = _kernel_lora_clean(base, task, A)
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
-    N = len(task.y_train)
     _, y_pois = _poisoned(attack, task, masks)
     eig = None
     if attack == "label-flip":  # the clean kernel, trained on flipped labels
         Kl_p, Kle_p, f0p = lora_kernel_blocks(f_tr, f_tr, A), lora_kernel_blocks(f_ev, f_tr, A), f_tr[0]
         eig = (lam, U)
     else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
-        Kl_p = np.empty((seeds, N, N))
-        Kle_p = np.empty((seeds, len(base["X_eval"]), N))
-        f0p = np.empty((seeds, N))
-        for s in range(seeds):
-            fs = _triggered_features(base, masks[s])
-            Kl_p[s] = lora_kernel_blocks(fs, fs, A[s : s + 1])[0]
-            Kle_p[s] = lora_kernel_blocks(f_ev, fs, A[s : s + 1])[0]
-            f0p[s] = fs[0]
+        Kl_p, Kle_p, f0p = _triggered_kernels(base, masks, f_ev, lambda s, a, b: lora_kernel_blocks(a, b, A[s : s + 1])[0])
     pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p), eig)
     G = len(TAU_GRID)
     i_eq, i_ratio, i_conv = G, G + 1, G + 2

@@ -13,6 +13,7 @@ along training.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -119,6 +120,19 @@ def noise_covariance(G: np.ndarray, r: int) -> np.ndarray:
     return C.reshape(m * n, m * n) / r
 
 
+def _init_moments(G: Any, r: Any, s: Any, mu4: Any) -> tuple[np.ndarray, int, float, float]:
+    """Validated ``(G, r, s, mu4)`` for the general-initialization moments (M2): finite G, a positive
+    rank, a positive variance and a fourth moment at least its square."""
+    G = np.asarray(G, dtype=float)
+    validate_finite(G, "G")
+    r = validate_positive_int(r, "rank")
+    s = validate_variance(s, "s", allow_zero=False)
+    mu4 = validate_variance(mu4, "mu4")
+    if mu4 < s**2:
+        raise ValueError(f"fourth moment {mu4} below squared variance {s**2} (impossible)")
+    return G, r, s, mu4
+
+
 def noise_variance_general_init(G: np.ndarray, r: int, s: float, mu4: float) -> tuple[np.ndarray, np.ndarray]:
     """M2 beyond the 1/r scaling: mean and variance of ``G (A^T A - I)`` when the entries of
     ``A`` are i.i.d. with mean 0, variance ``s`` and fourth moment ``mu4``.
@@ -128,13 +142,7 @@ def noise_variance_general_init(G: np.ndarray, r: int, s: float, mu4: float) -> 
     variance that does not depend on ``r`` (PEFT's Kaiming-uniform: ``s = 1/(3n)``,
     ``mu4 = 9 s^2 / 5``) the variance grows linearly in ``r``.
     """
-    G = np.asarray(G, dtype=float)
-    validate_finite(G, "G")
-    r = validate_positive_int(r, "rank")
-    s = validate_variance(s, "s", allow_zero=False)
-    mu4 = validate_variance(mu4, "mu4")
-    if mu4 < s**2:
-        raise ValueError(f"fourth moment {mu4} below squared variance {s**2} (impossible)")
+    G, r, s, mu4 = _init_moments(G, r, s, mu4)
     mean = (r * s - 1.0) * G
     var = r * (s**2 * (G**2).sum(axis=1, keepdims=True) + (mu4 - 2 * s**2) * G**2)
     return mean, var
@@ -147,13 +155,7 @@ def normalized_noise_variance(G: np.ndarray, r: int, s: float, mu4: float) -> np
     ``kappa = mu4 / s^2``): ``Var N'_ij = (||G_i||^2 + (kappa - 2) G_ij^2) / r``, non-increasing
     in ``r`` for every law (``kappa >= 1``).  Gaussian (``kappa = 3``) gives :func:`noise_variance`.
     """
-    G = np.asarray(G, dtype=float)
-    validate_finite(G, "G")
-    r = validate_positive_int(r, "rank")
-    s = validate_variance(s, "s", allow_zero=False)
-    mu4 = validate_variance(mu4, "mu4")
-    if mu4 < s**2:
-        raise ValueError(f"fourth moment {mu4} below squared variance {s**2} (impossible)")
+    G, r, s, mu4 = _init_moments(G, r, s, mu4)
     kappa = mu4 / s**2
     return ((G**2).sum(axis=1, keepdims=True) + (kappa - 2.0) * G**2) / r
 
