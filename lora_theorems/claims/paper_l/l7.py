@@ -302,16 +302,23 @@ def _well_separated(lam) -> bool:
     return bool(top > 0 and not ((lam > 1e-12 * top) & (lam < 1e-6 * top)).any())
 
 
-def _compare(pairs, keys_of, direction: str = "ff>=lora"):
-    """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction)."""
+def _readings(pairs) -> list:
+    """The readings (``all_readings``) of both spectra of each pair, ``None`` for a pair whose numerical rank
+    is ambiguous (no decision is drawn from it): computed once per check and shared by its comparisons."""
     from lora_theorems.numerics.paper_l.information import ALPHAS, all_readings
 
+    return [(all_readings(ff, ALPHAS, _RTOL), all_readings(lo, ALPHAS, _RTOL)) if _well_separated(ff) and _well_separated(lo)
+            else None for ff, lo, _ in pairs]
+
+
+def _compare(pairs, keys_of, direction: str = "ff>=lora", readings: list | None = None):
+    """Worst violation of `reading(ff) >= reading(lora)` over pairs (or the reverse direction);
+    ``readings``: the pairs' :func:`_readings`, when the check has them already."""
     worst, counts = Worst(), dict[str, list[int]]()
-    for ff, lo, meta in pairs:
-        if not (_well_separated(ff) and _well_separated(lo)):
+    for (ff, lo, meta), ab in zip(pairs, _readings(pairs) if readings is None else readings, strict=True):
+        if ab is None:
             continue  # numerical rank ambiguous: no decision drawn from this pair
-        a = all_readings(ff, ALPHAS, _RTOL)
-        b = all_readings(lo, ALPHAS, _RTOL)
+        a, b = ab
         for key in keys_of(list(a)):
             if a[key] == b[key]:  # equal, infinities included: the order holds
                 gap = 0.0
@@ -380,7 +387,8 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
     import numpy as np
 
     pairs = _PAIRS[level](ctx)
-    worst, w, counts = _compare(pairs, _READINGS[form])
+    readings = _readings(pairs)
+    worst, w, counts = _compare(pairs, _READINGS[form], readings=readings)
 
     def counterexample() -> dict:
         key, fv, lv, ff, lo, meta = w
@@ -388,13 +396,14 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
         ce = {"level": level, "reading": key, "value_ff": fv, "value_lora": lv, "mp50_ff": mp_ff, "mp50_lora": mp_lo,
               "eigenvalues_ff": np.asarray(ff).tolist(), "eigenvalues_lora": np.asarray(lo).tolist(), **meta}
         # the smallest violating case (fewest eigenvalues) is the more readable witness
-        small = min((p for p in pairs if not _compare([p], lambda ks, k=key: [k])[0] <= 0), key=lambda p: len(p[0]))
+        small = min((p for p, r in zip(pairs, readings, strict=True) if not _compare([p], lambda ks, k=key: [k], readings=[r])[0] <= 0),
+                    key=lambda p: len(p[0]))
         ce["smallest_case"] = {"eigenvalues_ff": np.asarray(small[0]).tolist(), "eigenvalues_lora": np.asarray(small[1]).tolist(),
                                **{k: v for k, v in small[2].items() if k in ("n", "r", "A", "X", "activation", "adapted_layers")}}
         return ce
 
     rows = tuple((k, v[0], v[1]) for k, v in sorted(counts.items()))
-    tested = sum(_well_separated(ff) and _well_separated(lo) for ff, lo, _ in pairs)
+    tested = sum(r is not None for r in readings)
     in_region = sum(bool(meta.get("breaking_region")) for _, _, meta in pairs)
     return _decide(
         _holds(worst, counts),
@@ -518,11 +527,13 @@ def variance_hypothesis(ctx: CheckContext) -> Outcome:
                 lam = np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)]
                 pairs.append((np.ones(n), lam, {"n": n, "r": r, "sigma_a2": 1.0 / n, "A": A.tolist()}))
     keys = _keys("ib:log-pdet", "ib:trace", "h-inf:max")
-    worst, _, counts = _compare(pairs, keys)
+    readings = _readings(pairs)
+    worst, _, counts = _compare(pairs, keys, readings=readings)
 
     def counterexample() -> dict:
-        small = min((p for p in pairs if not _compare([p], keys)[0] <= 0), key=lambda p: len(p[0]))
-        _, sww, _ = _compare([small], keys)
+        small, r = min(((p, r) for p, r in zip(pairs, readings, strict=True) if not _compare([p], keys, readings=[r])[0] <= 0),
+                       key=lambda pr: len(pr[0][0]))
+        _, sww, _ = _compare([small], keys, readings=[r])
         return {"reading": sww[0], "value_ff": sww[1], "value_lora": sww[2], "eigenvalues_lora": small[1].tolist(), **small[2],
                 "mp50": _mp_verify(sww[0], small[0], small[1])}
 
@@ -568,8 +579,9 @@ def _REVERSED(keys: list[str]) -> list[str]:
 
 
 def _monotone_outcome(pairs, what: str) -> Outcome:
-    w1, x1, c1 = _compare(pairs, _MONO, "ff>=lora")
-    w2, x2, c2 = _compare(pairs, _REVERSED, "ff<=lora")
+    readings = _readings(pairs)
+    w1, x1, c1 = _compare(pairs, _MONO, "ff>=lora", readings)
+    w2, x2, c2 = _compare(pairs, _REVERSED, "ff<=lora", readings)
     first = math.isnan(w1) or (not math.isnan(w2) and w1 >= w2)  # NaN is the worst case
     worst, bad = (w1, x1) if first else (w2, x2)
     return _decide(
