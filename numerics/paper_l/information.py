@@ -129,6 +129,15 @@ def _check_alpha(alpha: Any) -> None:
 
 def _renyi(p: np.ndarray, alpha: float, spectrum: str) -> float:
     """:func:`renyi_entropy` of the positive part ``p`` of a spectrum (descending), arguments already checked."""
+    return _renyis(p, (alpha,), spectrum)[0]
+
+
+def _renyis(p: np.ndarray, alphas: tuple[float, ...], spectrum: str) -> list[float]:
+    """:func:`renyi_entropy` for each of ``alphas`` (already checked) of the positive part ``p`` (descending).
+
+    The normalized spectrum, ``log p`` and ``log p - max log p`` are formed once for all alphas; each
+    value is the same, bit for bit, as computed for its alpha alone.
+    """
     if p.size == 0:
         raise ValueError("spectrum has no positive eigenvalue")
     if spectrum == "normalized":
@@ -136,27 +145,41 @@ def _renyi(p: np.ndarray, alpha: float, spectrum: str) -> float:
             total = p.sum()
         # a sum beyond float64 (eigenvalues near its maximum): normalize the rescaled spectrum instead
         p = p / total if math.isfinite(total) else (p / p[0]) / np.sum(p / p[0])
-    what = f"H_{alpha:g} ({spectrum})"
-    if alpha == 0:
-        return math.log(p.size)
-    if alpha == 1:
-        with np.errstate(over="ignore"):
-            h = float(-np.sum(p * np.log(p)))
-        if not math.isfinite(h):  # -sum p log p = -p_max sum q (log q + log p_max), q = p / p_max
-            q = p / p[0]
+    logs: list[np.ndarray] = []  # [log p, log p - max log p], formed when an alpha first needs them
+
+    def log_p() -> np.ndarray:
+        if not logs:
+            lp = np.log(p)
+            logs.extend((lp, lp - lp.max()))
+        return logs[0]
+
+    out = []
+    for alpha in alphas:
+        what = f"H_{alpha:g} ({spectrum})"
+        if alpha == 0:
+            out.append(math.log(p.size))
+            continue
+        if alpha == 1:
             with np.errstate(over="ignore"):
-                h = -float(p[0]) * float(np.sum(q * (np.log(q) + math.log(p[0]))))
-        return _finite(h, what)
-    if math.isinf(alpha):
-        return -math.log(float(p[0]))
-    # log sum p^alpha computed stably: alpha*log p_max + log sum (p/p_max)^alpha
-    lp = np.log(p)
-    m = lp.max()
-    log_s = math.log(float(np.sum(np.exp(alpha * (lp - m)))))
-    h = float((alpha * m + log_s) / (1.0 - alpha))
-    if not math.isfinite(h):  # alpha near the float64 maximum: alpha * log p_max overflows, alpha / (1 - alpha) does not
-        h = float(m * (alpha / (1.0 - alpha)) + log_s / (1.0 - alpha))
-    return _finite(h, what)
+                h = float(-np.sum(p * log_p()))
+            if not math.isfinite(h):  # -sum p log p = -p_max sum q (log q + log p_max), q = p / p_max
+                q = p / p[0]
+                with np.errstate(over="ignore"):
+                    h = -float(p[0]) * float(np.sum(q * (np.log(q) + math.log(p[0]))))
+            out.append(_finite(h, what))
+            continue
+        if math.isinf(alpha):
+            out.append(-math.log(float(p[0])))
+            continue
+        # log sum p^alpha computed stably: alpha*log p_max + log sum (p/p_max)^alpha
+        lp = log_p()
+        m = lp.max()
+        log_s = math.log(float(np.sum(np.exp(alpha * logs[1]))))
+        h = float((alpha * m + log_s) / (1.0 - alpha))
+        if not math.isfinite(h):  # alpha near the float64 maximum: alpha * log p_max overflows, alpha / (1 - alpha) does not
+            h = float(m * (alpha / (1.0 - alpha)) + log_s / (1.0 - alpha))
+        out.append(_finite(h, what))
+    return out
 
 
 def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None = None) -> dict[str, float]:
@@ -180,6 +203,6 @@ def all_readings(lam: Any, alphas: Iterable[float] = ALPHAS, rtol: float | None 
         "h-inf:max": float(p[0]),
     }
     for sp in ("raw", "normalized"):
-        for a in alphas:
-            out[f"H[{sp},{a:g}]"] = _renyi(p, a, sp)
+        for a, h in zip(alphas, _renyis(p, alphas, sp), strict=True):
+            out[f"H[{sp},{a:g}]"] = h
     return out
