@@ -9,6 +9,7 @@ cross-entropy).  Numerics: :mod:`lora_theorems.numerics.paper_l.information`, :m
 
 from __future__ import annotations
 
+import functools
 import math
 
 from lora_theorems.checks import CheckContext, Outcome, check
@@ -174,6 +175,11 @@ def _nsd_a(rng, n, r):
 
 
 def _layer_pairs(ctx: CheckContext):
+    """The layer-level pairs (spec I_n, spec A^T A) of this run: drawn once per (run seed, profile), see :func:`_shared_pairs`."""
+    return _shared_pairs("layer", ctx.profile, ctx.shared_seed("L7/layer-pairs"))
+
+
+def _draw_layer_pairs(ctx: CheckContext):
     import numpy as np
 
     pairs = [(np.ones(1), np.array([0.25]), {"n": 1, "r": 1, "A": [[0.5]]})]  # the smallest case first
@@ -244,6 +250,11 @@ def _sources(ctx: CheckContext, level: str, count: int):
 
 
 def _kernel_pairs(ctx: CheckContext):
+    """The kernel-level pairs (empirical NTK Gram spectra) of this run: drawn once per (run seed, profile)."""
+    return _shared_pairs("kernel", ctx.profile, ctx.shared_seed("L7/kernel-pairs"))
+
+
+def _draw_kernel_pairs(ctx: CheckContext):
     import numpy as np
 
     from lora_theorems.numerics.paper_l.empirical import empirical_ntk
@@ -264,6 +275,11 @@ def _kernel_pairs(ctx: CheckContext):
 
 
 def _fisher_pairs(ctx: CheckContext):
+    """The Fisher-level pairs (materialized Fisher spectra, MSE and CE) of this run: drawn once per (run seed, profile)."""
+    return _shared_pairs("fisher", ctx.profile, ctx.shared_seed("L7/fisher-pairs"))
+
+
+def _draw_fisher_pairs(ctx: CheckContext):
     import numpy as np
 
     from lora_theorems.numerics.paper_l.empirical import jacobian, network_output
@@ -290,6 +306,34 @@ def _fisher_pairs(ctx: CheckContext):
 
 
 _PAIRS = {"layer": _layer_pairs, "kernel": _kernel_pairs, "fisher": _fisher_pairs}
+_DRAWS = {"layer": _draw_layer_pairs, "kernel": _draw_kernel_pairs, "fisher": _draw_fisher_pairs}
+
+
+@functools.lru_cache(maxsize=6)
+def _shared_pairs(level: str, profile: str, seed: int) -> tuple:
+    """The pairs of one level, drawn from ``np.random.default_rng(seed)`` (``seed``: the run's
+    ``ctx.shared_seed``), so every check of the run reads the same pairs whichever checks ran before
+    and in whichever worker (:data:`RUN_TOGETHER` keeps them in one).  Keyed only by (level, profile,
+    seed); the arrays are read-only.  A test that patches what the draws call (the NTK, Jacobian or
+    Fisher numerics) must bypass the cache: ``lora_theorems.testing.uncached(monkeypatch, l7, "_shared_pairs")``."""
+    import numpy as np
+
+    if level not in _DRAWS:
+        raise ValueError(f"unknown L7 level {level!r} (choose layer, kernel or fisher)")
+    ctx = CheckContext(profile=profile, seed=seed, rng=np.random.default_rng(seed))
+    pairs = _DRAWS[level](ctx)
+    for ff, lo, _ in pairs:
+        ff.setflags(write=False)
+        lo.setflags(write=False)
+    return tuple(pairs)
+
+
+#: Checks that read the same shared pairs (:func:`_shared_pairs`): a parallel run keeps them in one
+#: worker (:mod:`lora_theorems.runner`), so each level's pairs are drawn once per run.
+RUN_TOGETHER = (
+    tuple(f"{form}_{level}" for form in ("ib_log_pdet", "ib_trace", "renyi_all_alpha", "renyi_normalized", "h_inf_max")
+          for level in ("layer", "kernel", "fisher")) + ("loewner_monotone_networks", "log_pdet_equal_rank"),
+)
 
 
 def _well_separated(lam) -> bool:
@@ -605,7 +649,7 @@ def loewner_monotone_random(ctx: CheckContext) -> Outcome:
 def loewner_monotone_networks(ctx: CheckContext) -> Outcome:
     """Corrected L7 on the layer, kernel (NTK Gram) and Fisher spectra of networks with NSD adapters, B = 0;
     the Loewner order K_LoRA <= K_ff itself is checked on every kernel pair."""
-    pairs = _layer_pairs(ctx) + _kernel_pairs(ctx) + _fisher_pairs(ctx)
+    pairs = [*_layer_pairs(ctx), *_kernel_pairs(ctx), *_fisher_pairs(ctx)]
     out = _monotone_outcome(pairs, "layer + kernel + Fisher")
     gaps = [p[2]["loewner_gap_min_eig"] / max(1.0, max(abs(p[0]))) for p in pairs if "loewner_gap_min_eig" in p[2]]
     if min(gaps) < -1e-12:  # K_ff - K_LoRA must be PSD up to eigensolver noise (~N eps)
@@ -620,7 +664,7 @@ def log_pdet_equal_rank(ctx: CheckContext) -> Outcome:
     positive eigenvalues are all >= 1 (random pairs, network kernel and Fisher pairs meeting the condition)."""
 
     pairs = _loewner_pairs(ctx, equal_rank=True)
-    other = _loewner_pairs(ctx) + _kernel_pairs(ctx) + _fisher_pairs(ctx)
+    other = [*_loewner_pairs(ctx), *_kernel_pairs(ctx), *_fisher_pairs(ctx)]
     for ff, lo, _meta in other:
         pf = ff[ff > _RTOL * abs(ff).max()]
         pl = lo[lo > _RTOL * max(abs(lo).max(), 1e-300)]
