@@ -97,24 +97,38 @@ def quadrature_kernel_maps(activation: str, a, b, c, dps: int = 40):
     ``z1, z2`` i.i.d. N(0,1)); the inner integral over ``z2`` is the one-dimensional Gaussian
     closed form (``E[(m+qZ)_+] = m Phi(m/q) + q phi(m/q)``, ``E[1{m+qZ>0}] = Phi(m/q)``,
     ``E[erf(m+qZ)] = erf(m/sqrt(1+2q^2))``, ``E[exp(-(m+qZ)^2)] = exp(-m^2/(1+2q^2))/sqrt(1+2q^2)``),
-    the outer integral over ``z1`` is tanh-sinh quadrature at ``dps`` digits.  Independent of
-    the closed forms being checked.
+    the outer integral over ``z1`` is tanh-sinh quadrature at ``dps`` digits (over ``(0, inf)``: the
+    erf integrands are even in ``z1``, and the ReLU ones vanish for ``z1 < 0``; products of Gaussian
+    densities are merged into one exponential).  Independent of the closed forms being checked.
     """
     with mpmath.workdps(dps):
         a, b, c = mpmath.mpf(a), mpmath.mpf(b), mpmath.mpf(c)
         p = c / mpmath.sqrt(a)
         q = mpmath.sqrt(b - c**2 / a)
-        pdf = lambda z: mpmath.exp(-z * z / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+        c0 = 1 / mpmath.sqrt(2 * mpmath.pi)  # the N(0,1) density is c0 exp(-z^2/2)
         sa = mpmath.sqrt(a)
+        inf = mpmath.inf
         if activation == "relu":
-            E = mpmath.quad(lambda z: pdf(z) * sa * z * (p * z * mpmath.ncdf(p * z / q) + q * pdf(p * z / q)), [0, mpmath.inf])
-            Ed = mpmath.quad(lambda z: pdf(z) * mpmath.ncdf(p * z / q), [0, mpmath.inf])
+            r = p / q
+            seen: dict = {}
+
+            def g(z):
+                """exp(-z^2/2) Phi(r z): both integrals are taken at the same tanh-sinh nodes, so each is computed once."""
+                v = seen.get(z)
+                if v is None:
+                    v = seen[z] = mpmath.exp(-z * z / 2) * mpmath.ncdf(r * z)
+                return v
+
+            # pdf(z) pdf(r z) = c0^2 exp(-(1 + r^2) z^2 / 2), one exponential
+            E = mpmath.quad(lambda z: sa * z * (c0 * p * z * g(z) + q * c0 * c0 * mpmath.exp(-(1 + r * r) * z * z / 2)), [0, inf])
+            Ed = c0 * mpmath.quad(g, [0, inf])
         elif activation == "erf":
             k = mpmath.sqrt(1 + 2 * q**2)
-            E = mpmath.quad(lambda z: pdf(z) * mpmath.erf(sa * z) * mpmath.erf(p * z / k), [-mpmath.inf, 0, mpmath.inf])
-            Ed = (4 / mpmath.pi) * mpmath.quad(
-                lambda z: pdf(z) * mpmath.exp(-a * z * z) * mpmath.exp(-(p * z) ** 2 / k**2) / k, [-mpmath.inf, 0, mpmath.inf]
-            )
+            pk = p / k
+            # both integrands are even in z (erf is odd): twice the integral over (0, inf)
+            E = 2 * c0 * mpmath.quad(lambda z: mpmath.exp(-z * z / 2) * mpmath.erf(sa * z) * mpmath.erf(pk * z), [0, inf])
+            w = mpmath.mpf(1) / 2 + a + pk * pk  # pdf(z) exp(-a z^2) exp(-(p z / k)^2) = c0 exp(-w z^2)
+            Ed = (4 / mpmath.pi) * 2 * c0 / k * mpmath.quad(lambda z: mpmath.exp(-w * z * z), [0, inf])
         else:
             raise ValueError(f"unknown activation {activation!r} (choose relu or erf)")
         return E, Ed

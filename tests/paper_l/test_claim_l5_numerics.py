@@ -68,3 +68,20 @@ def test_bilinear_sweep_memory_stays_at_one_block():
     # and they estimate n E[q^2] = 1 + rho^2 (exact): within 6 standard errors
     n, trials, m, lo, hi, _ = st[0]
     assert abs(m - (1 + rho**2)) < 6 * (hi - lo) / 2 / 3.29
+
+
+def test_bilinear_sampler_has_the_law_of_the_two_column_form():
+    """Issue 11: the sweep draws q = u^T (A^T A - I) v from |A u|^2 and one normal (n + 1 normals, not 2n).
+    At n = 3, where q is far from Gaussian, its law must be that of q formed from two explicit columns of A
+    (two-sample Kolmogorov-Smirnov, level 1e-3), with mean 0 and n E[q^2] = 1 + rho^2 (exact) within 5 s.e."""
+    from scipy import stats
+
+    from lora_theorems.claims.paper_l.l5 import RHO, _bilinear_q
+
+    n, T = 3, 100000
+    q = _bilinear_q(np.random.default_rng(3), T, n)
+    cols = np.random.default_rng(4).standard_normal((T, n, 2)) / np.sqrt(n)
+    direct = np.einsum("tn,tn->t", cols[:, :, 0], RHO * cols[:, :, 0] + np.sqrt(1 - RHO**2) * cols[:, :, 1]) - RHO
+    assert stats.ks_2samp(q, direct).pvalue > 1e-3
+    assert abs(q.mean()) < 5 * q.std() / np.sqrt(T)
+    assert abs(n * np.mean(q**2) - (1 + RHO**2)) < 5 * n * np.std(q**2) / np.sqrt(T)

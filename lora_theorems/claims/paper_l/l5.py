@@ -104,29 +104,45 @@ def _opnorm_draws(ctx: CheckContext, n: int, trials: int):
 
     from lora_theorems.numerics.paper_l.m_delta import gram_eigenvalues
 
-    s2 = np.concatenate([gram_eigenvalues(g.standard_normal((b, n, n)) / np.sqrt(n), ctx.backend)
-                         for b, g in _blocks(ctx, "opnorm", n, trials)])
+    def draw(b, g):
+        A = g.standard_normal((b, n, n))
+        A /= np.sqrt(n)  # in place: the same values as A / sqrt(n), without a second n x n x b array
+        return A
+
+    s2 = np.concatenate([gram_eigenvalues(draw(b, g), ctx.backend) for b, g in _blocks(ctx, "opnorm", n, trials)])
     return s2, np.maximum(s2[:, 0] - 1.0, 1.0 - s2[:, -1])
+
+
+def _bilinear_q(g, b: int, n: int):
+    """``b`` draws of q = u^T (A^T A - I) v (L5, the kernel difference of eq. (10) along fixed unit u, v with
+    u.v = RHO), A n x n with i.i.d. N(0, 1/n) entries, from their exact law with n + 1 normals each.
+
+    u = e1 and v = RHO e1 + s e2 (s = sqrt(1 - RHO^2)), so A u = c1 and A v = RHO c1 + s c2 with c1, c2 the
+    first two columns of A, i.i.d. N(0, I/n), and q = RHO (|c1|^2 - 1) + s c1.c2.  Given c1, c1.c2 is
+    N(0, |c1|^2/n) (rotation invariance of c2), i.e. c1.c2 = |c1| z / sqrt(n) with z ~ N(0, 1) independent
+    of c1: the same law as forming A u and A v, from n + 1 normals instead of 2n.  ``g`` needs only
+    ``standard_normal``.
+    """
+    import numpy as np
+
+    c1 = g.standard_normal((b, n)) / np.sqrt(n)
+    z = g.standard_normal(b)
+    s1 = np.einsum("tn,tn->t", c1, c1)  # |A u|^2
+    return RHO * (s1 - 1.0) + float(np.sqrt(1 - RHO**2)) * np.sqrt(s1) * z / np.sqrt(n)
 
 
 def _bilinear_stats(ctx: CheckContext, widths, trials_of, family_alpha: float = FAMILY_ALPHA, tests: int | None = None):
     """n * E[(u^T (A^T A - I) v)^2] with CLT confidence intervals, u.v = RHO fixed, per width: rows
     ``(n, trials, mean, CI low, CI high, RMS q)``, each interval at ``family_alpha / tests`` (Bonferroni;
-    ``tests`` defaults to the number of widths)."""
+    ``tests`` defaults to the number of widths).  Each trial draws q from its exact law with n + 1 normals
+    (:func:`_bilinear_q`), the same law as forming A u and A v."""
     import numpy as np
 
     alpha = family_alpha / (len(widths) if tests is None else tests)
     out = []
     for n in widths:
         trials = trials_of(n)
-        u = np.array([1.0, 0.0])
-        v = np.array([RHO, np.sqrt(1 - RHO**2)])
-        # A u and A v only need the first two columns of A (u, v live in span(e1, e2))
-        qs = []
-        for b, g in _blocks(ctx, "bilinear", n, trials):
-            cols = g.standard_normal((b, n, 2)) / np.sqrt(n)
-            qs.append(np.einsum("tn,tn->t", cols @ u, cols @ v) - RHO)
-        q = np.concatenate(qs)
+        q = np.concatenate([_bilinear_q(g, b, n) for b, g in _blocks(ctx, "bilinear", n, trials)])
         ci = mean_ci(n * q * q, alpha)
         out.append((n, trials, ci.mean, ci.low, ci.high, float(np.sqrt(np.mean(q * q)))))
     return RHO, out
