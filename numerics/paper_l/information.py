@@ -135,8 +135,10 @@ def _renyi(p: np.ndarray, alpha: float, spectrum: str) -> float:
 def _renyis(p: np.ndarray, alphas: tuple[float, ...], spectrum: str) -> list[float]:
     """:func:`renyi_entropy` for each of ``alphas`` (already checked) of the positive part ``p`` (descending).
 
-    The normalized spectrum, ``log p`` and ``log p - max log p`` are formed once for all alphas; each
-    value is the same, bit for bit, as computed for its alpha alone.
+    The normalized spectrum, ``log p`` and ``log p - max log p`` are formed once for all alphas, and
+    ``sum exp(alpha (log p - max log p))`` for every finite alpha other than 0 and 1 in one stacked
+    operation (row by row the same elementwise operations and reduction); each value is the same, bit
+    for bit, as computed for its alpha alone.
     """
     if p.size == 0:
         raise ValueError("spectrum has no positive eigenvalue")
@@ -146,13 +148,20 @@ def _renyis(p: np.ndarray, alphas: tuple[float, ...], spectrum: str) -> list[flo
         # a sum beyond float64 (eigenvalues near its maximum): normalize the rescaled spectrum instead
         p = p / total if math.isfinite(total) else (p / p[0]) / np.sum(p / p[0])
     logs: list[np.ndarray] = []  # [log p, log p - max log p], formed when an alpha first needs them
+    top: list[float] = []  # [max log p]
 
     def log_p() -> np.ndarray:
         if not logs:
             lp = np.log(p)
-            logs.extend((lp, lp - lp.max()))
+            top.append(lp.max())
+            logs.extend((lp, lp - top[0]))
         return logs[0]
 
+    powered = [a for a in alphas if a != 0 and a != 1 and not math.isinf(a)]
+    if powered:
+        log_p()
+        sums = dict(zip(powered, np.sum(np.exp(np.multiply.outer(np.asarray(powered, dtype=np.float64), logs[1])), axis=1).tolist(),
+                        strict=True))
     out = []
     for alpha in alphas:
         what = f"H_{alpha:g} ({spectrum})"
@@ -172,9 +181,8 @@ def _renyis(p: np.ndarray, alphas: tuple[float, ...], spectrum: str) -> list[flo
             out.append(-math.log(float(p[0])))
             continue
         # log sum p^alpha computed stably: alpha*log p_max + log sum (p/p_max)^alpha
-        lp = log_p()
-        m = lp.max()
-        log_s = math.log(float(np.sum(np.exp(alpha * logs[1]))))
+        m = top[0]
+        log_s = math.log(sums[alpha])
         h = float((alpha * m + log_s) / (1.0 - alpha))
         if not math.isfinite(h):  # alpha near the float64 maximum: alpha * log p_max overflows, alpha / (1 - alpha) does not
             h = float(m * (alpha / (1.0 - alpha)) + log_s / (1.0 - alpha))
