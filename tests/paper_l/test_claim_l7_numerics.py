@@ -203,3 +203,73 @@ def test_l7_a_sweep_that_compares_nothing_decides_nothing():
     assert l7._holds(worst, counts) is None
     out = l7._decide(l7._holds(worst, counts), holds="h", fails="f", counterexample=None)
     assert out.passed is None and "undecided" in out.summary
+
+
+# ----------------------------------------------------------------------------- issue 11: pairs drawn once per run
+
+
+def test_shared_pairs_depend_only_on_the_run_seed_and_profile():
+    """Every check of a run reads the same pairs whatever its own seed and whatever ran before; a cleared
+    cache redraws the same pairs; another run seed draws other random networks (the fixed-seed breaking
+    region stays the same)."""
+    from lora_theorems.checks import CheckContext
+    from lora_theorems.claims.paper_l import l7
+
+    def ctx(seed, run_seed):
+        return CheckContext(profile="quick", seed=seed, rng=np.random.default_rng(seed), run_seed=run_seed)
+
+    def spectra(pairs):
+        return [(np.array(ff), np.array(lo)) for ff, lo, _ in pairs]
+
+    for draw in (l7._layer_pairs, l7._kernel_pairs, l7._fisher_pairs):
+        a = spectra(draw(ctx(11, 0)))
+        l7._shared_pairs.cache_clear()
+        b = spectra(draw(ctx(12, 0)))
+        assert len(a) == len(b) and all(np.array_equal(x, y) for p, q in zip(a, b, strict=True) for x, y in zip(p, q, strict=True))
+        c = draw(ctx(11, 1))
+        assert len(c) == len(a)  # same grid and counts for every run seed
+        if draw is not l7._layer_pairs:
+            assert sum(not np.array_equal(p[0], np.array(q[0])) for p, q in zip(a, c, strict=True)) > 0
+            fixed = [i for i, (_, _, m) in enumerate(c) if m["breaking_region"]]
+            assert all(np.array_equal(a[i][0], c[i][0]) for i in fixed)
+        assert not c[0][0].flags.writeable  # shared arrays cannot be changed by one check under another
+
+
+def test_uncached_pairs_see_a_patched_ntk(monkeypatch):
+    """lora_theorems.testing.uncached bypasses the pair cache, so a patched NTK reaches a fresh draw: doubling
+    every Gram matrix doubles every kernel eigenvalue (recomputed here from the unpatched pairs)."""
+    import lora_theorems.numerics.paper_l.empirical as emp
+    from lora_theorems.checks import CheckContext
+    from lora_theorems.claims.paper_l import l7
+    from lora_theorems.testing import uncached
+
+    ctx = CheckContext(profile="quick", seed=0, rng=np.random.default_rng(0))
+    before = l7._kernel_pairs(ctx)
+    uncached(monkeypatch, l7, "_shared_pairs")
+    real = emp.empirical_ntk
+    monkeypatch.setattr(emp, "empirical_ntk", lambda *a, **k: 2.0 * real(*a, **k))
+    after = l7._kernel_pairs(ctx)
+    assert len(after) == len(before)
+    for (f0, l0, _), (f1, l1, _) in zip(before, after, strict=True):
+        np.testing.assert_allclose(f1, 2.0 * f0, rtol=1e-12, atol=1e-12 * abs(f0).max())
+        np.testing.assert_allclose(l1, 2.0 * l0, rtol=1e-12, atol=1e-12 * max(abs(l0).max(), 1e-300))
+
+
+def test_all_readings_equal_the_one_by_one_functions_bit_for_bit():
+    """all_readings (the spectrum cut once, the power sums of all alphas stacked) gives exactly what
+    information_bits and renyi_entropy give reading by reading, on spectra of every size and scale."""
+    from lora_theorems.numerics.paper_l.information import ALPHAS, all_readings, information_bits, renyi_entropy
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        m = int(rng.integers(1, 150))
+        lam = rng.standard_normal(m) ** 2 * 10 ** rng.uniform(-6, 6, m)
+        lam[rng.random(m) < 0.3] = 0.0
+        if not lam.any():
+            continue
+        got = all_readings(lam, ALPHAS, 1e-9)
+        assert got["ib:log-pdet"] == information_bits(lam, "log-pdet", 1e-9)
+        assert got["ib:trace"] == information_bits(lam, "trace", 1e-9)
+        for sp in ("raw", "normalized"):
+            for a in ALPHAS:
+                assert got[f"H[{sp},{a:g}]"] == renyi_entropy(lam, a, sp, 1e-9), (sp, a)
