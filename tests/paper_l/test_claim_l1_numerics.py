@@ -122,3 +122,26 @@ def test_drift_rate_is_one_over_n_for_a_smooth_activation():
     slope = {a: float(np.log(_one_layer_drift(2048, 40, rng, a) / _one_layer_drift(128, 40, rng, a)) / np.log(16)) for a in ("erf", "relu")}
     assert slope["erf"] == pytest.approx(-1.0, abs=0.15)
     assert -0.95 < slope["relu"] < -0.45
+
+
+def test_slope_bootstrap_in_one_draw_matches_the_replicate_loop():
+    """Issue 11: _slope_ci draws all bootstrap resamples at once; the interval must be the one the
+    replicate-by-replicate loop (np.polyfit per resample) gives from the same seed, and the generator must
+    end in the same state."""
+    import numpy as np
+
+    from lora_theorems.checks import CheckContext
+    from lora_theorems.claims.paper_l.l1 import _slope_ci
+
+    widths = (32, 64, 128, 256, 512)
+    lw = np.log(np.asarray(widths, dtype=float))
+    g = np.random.default_rng(0)
+    samples = [np.abs(g.standard_normal(8)) * w**-0.5 for w in widths]
+    ctx = CheckContext(profile="quick", seed=5, rng=np.random.default_rng(5))
+    got = _slope_ci(ctx, widths, samples, 1e-3)
+    rng = np.random.default_rng(5)
+    fit = lambda s: float(np.polyfit(lw, np.log([np.mean(x) for x in s]), 1)[0])  # noqa: E731
+    boots = [fit([x[rng.integers(0, len(x), len(x))] for x in samples]) for _ in range(400)]
+    want = (fit(samples), float(np.quantile(boots, 5e-4)), float(np.quantile(boots, 1 - 5e-4)))
+    assert np.allclose(got, want, rtol=0, atol=1e-12)
+    assert ctx.rng.random() == rng.random()

@@ -427,7 +427,18 @@ def _slope_ci(ctx: CheckContext, widths, samples, alpha):
 
     lw = np.log(np.asarray(widths, dtype=float))
     fit = lambda s: float(np.polyfit(lw, np.log([np.mean(x) for x in s]), 1)[0])  # noqa: E731
-    boots = [fit([x[ctx.rng.integers(0, len(x), len(x))] for x in samples]) for _ in range(ctx.pick(400, 2000))]
+    n_boot = ctx.pick(400, 2000)
+    sizes = {len(x) for x in samples}
+    if len(sizes) == 1:
+        # all resamples in one draw: the same index stream as drawing them one width and one replicate at a
+        # time (Generator.integers fills in order), and the least-squares slope of every replicate at once
+        m = sizes.pop()
+        idx = ctx.rng.integers(0, m, (n_boot, len(samples), m))
+        y = np.log(np.stack([np.asarray(x)[idx[:, j]].mean(axis=-1) for j, x in enumerate(samples)], axis=1))
+        dw = lw - lw.mean()
+        boots = ((y - y.mean(axis=1, keepdims=True)) @ dw) / float(dw @ dw)
+    else:
+        boots = np.asarray([fit([x[ctx.rng.integers(0, len(x), len(x))] for x in samples]) for _ in range(n_boot)])
     return fit(samples), float(np.quantile(boots, alpha / 2)), float(np.quantile(boots, 1 - alpha / 2))
 
 
