@@ -117,8 +117,10 @@ def _reach_dask(address: str, timeout_s: float = 10.0) -> None:
     try:
         with Client(address, timeout=timeout_s):
             pass
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {' '.join(str(exc).split())}") from None
+    except Exception as exc:
+        # loop start-up assertion on a loaded machine) is the same one-line answer: the scheduler is not usable
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}") from None
 
 
 def _add_run_options(p: argparse.ArgumentParser, profile_default: str | None = "quick", parallel: bool = False) -> None:

@@ -144,7 +144,8 @@ def test_lora_fa_step_is_seeded_and_rejects_bad_input():
 @pytest.mark.claim("M4")
 def test_m4_membership_inference_evidence(claim_result):
     res = claim_result("M4")
-    assert res.verdict.verdict is Verdict.CONDITIONAL
+    # refuted: the corrected statement covers the privacy conclusion, not data-independent Gaussian noise
+    assert res.verdict.verdict is Verdict.REFUTED and "none for data-independent-noise" in res.verdict.reason
     ev = next(e for e in res.evidence if e.check == "m4_membership_inference")
     assert ev.passed is False and ev.false_alarm_rate == 1e-3 and ev.reading == "as_written"
     ce = ev.counterexample
