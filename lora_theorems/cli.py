@@ -118,7 +118,8 @@ def _reach_dask(address: str, timeout_s: float = 10.0) -> None:
         with Client(address, timeout=timeout_s):
             pass
     except Exception as exc:
-        # loop start-up assertion on a loaded machine) is the same one-line answer: the scheduler is not usable
+        # any failure to connect (OSError, a bad address, distributed's own loop start-up assertion on a
+        # loaded machine) is the same one-line answer: the scheduler is not usable
         why = " ".join(str(exc).split()) or type(exc).__name__
         raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}") from None
 

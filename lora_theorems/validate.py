@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -78,13 +79,11 @@ def validate_finite(array: Any, name: str = "input") -> Any:
     """``array`` must contain no NaN or infinity (works for NumPy and CuPy arrays)."""
     a = array
     xp = np
-    try:  # CuPy arrays carry their own namespace
-        import cupy
-
-        if isinstance(a, cupy.ndarray):
-            xp = cupy
-    except ImportError:
-        pass
+    # CuPy arrays carry their own namespace; none can exist unless cupy is imported (and a failed
+    # `import cupy` per call cost ~66 us, most of L7's time)
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(a, cupy.ndarray):
+        xp = cupy
     if not bool(xp.all(xp.isfinite(xp.asarray(a)))):
         raise ValueError(f"{name} contains NaN or infinity")
     return array
