@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from typing import Any
 
 import numpy as np
+
+from lora_theorems.numerics.backend import array_namespace
 
 __all__ = [
     "validate_profile",
@@ -77,14 +78,8 @@ def validate_variance(value: Any, name: str = "variance", *, allow_zero: bool = 
 
 def validate_finite(array: Any, name: str = "input") -> Any:
     """``array`` must contain no NaN or infinity (works for NumPy and CuPy arrays)."""
-    a = array
-    xp = np
-    # CuPy arrays carry their own namespace; none can exist unless cupy is imported (and a failed
-    # `import cupy` per call cost ~66 us, most of L7's time)
-    cupy = sys.modules.get("cupy")
-    if cupy is not None and isinstance(a, cupy.ndarray):
-        xp = cupy
-    if not bool(xp.all(xp.isfinite(xp.asarray(a)))):
+    xp = array_namespace(array)  # by the array's type: never tries to import CuPy
+    if not bool(xp.all(xp.isfinite(xp.asarray(array)))):
         raise ValueError(f"{name} contains NaN or infinity")
     return array
 
