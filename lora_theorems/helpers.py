@@ -282,17 +282,26 @@ def margin_outcome(
 
 
 def decide(
-    passed: bool,
+    passed: bool | None,
     *,
     holds: str | Callable[[], str],
     fails: str | Callable[[], str],
     counterexample: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None,
+    undecided: str | None = None,
     **outcome: Any,
 ) -> Outcome:
     """The :class:`Outcome` of a decisive check: the summary is ``holds`` or ``fails`` by the result
     (callables are evaluated only for the branch taken, so a failure summary may read the
     witness), and the counterexample is built only when the check failed (``ValueError`` if a
-    failure has none: a refutation must point at numbers)."""
+    failure has none: a refutation must point at numbers).
+
+    ``passed=None`` (the sweep saw no case it could decide on) is neither: the outcome is
+    descriptive, with the ``undecided`` summary (required then) and no worst margin."""
+    if passed is None:
+        if not undecided:
+            raise ValueError("an undecided check must say why (undecided=...)")
+        outcome.pop("worst_margin", None)
+        return Outcome(passed=None, summary=undecided, **outcome)
     ok = bool(passed)
     text = holds if ok else fails
     ce = None

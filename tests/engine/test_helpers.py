@@ -173,6 +173,16 @@ def test_witnesses_keep_the_first_per_key_and_give_the_smallest_key():
     assert w[(2, 2)] == "b" and w.smallest() == ((2, 1), "c") and len(w) == 3
 
 
+def test_decide_says_undecided_instead_of_counting_it_as_a_pass_or_a_failure():
+    from lora_theorems.helpers import decide
+
+    out = decide(None, holds="h", fails="f", counterexample=None, undecided="nothing to compare", worst_margin=float("inf"),
+                 params={"pairs": 0})
+    assert out.passed is None and out.summary == "nothing to compare" and out.worst_margin is None and out.params == {"pairs": 0}
+    with pytest.raises(ValueError, match="must say why"):
+        decide(None, holds="h", fails="f", counterexample=None)
+
+
 def test_decide_builds_the_counterexample_only_on_failure():
     from lora_theorems.helpers import decide
 

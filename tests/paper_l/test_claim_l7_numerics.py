@@ -201,7 +201,9 @@ def test_l7_a_sweep_that_compares_nothing_decides_nothing():
     ambiguous = (np.array([1.0, 1e-9]), np.array([1.0, 1e-9]), {})  # numerical rank not clear: set aside
     worst, _, counts = l7._compare([ambiguous], lambda ks: ["ib:trace"])
     assert l7._holds(worst, counts) is None
-    out = l7._decide(l7._holds(worst, counts), holds="h", fails="f", counterexample=None)
+    from lora_theorems.helpers import decide
+
+    out = decide(l7._holds(worst, counts), holds="h", fails="f", counterexample=None, undecided=l7._NOTHING_COMPARED)
     assert out.passed is None and "undecided" in out.summary
 
 

@@ -386,12 +386,8 @@ def _holds(worst: float, counts: dict[str, list[int]]) -> bool | None:
     return bool(worst <= 0)
 
 
-def _decide(passed: bool | None, **outcome) -> Outcome:
-    """:func:`decide` for comparison sweeps, with the undecided case said instead of counted as passing."""
-    if passed is None:
-        keep = {k: v for k, v in outcome.items() if k in ("params", "region", "tables")}
-        return Outcome(passed=None, summary="undecided: no pair had a clear numerical rank, so nothing was compared", **keep)
-    return decide(passed, **outcome)
+#: The summary of a comparison sweep that could compare no pair (:func:`_holds` is ``None``).
+_NOTHING_COMPARED = "undecided: no pair had a clear numerical rank, so nothing was compared"
 
 
 def _mp_verify(key: str, ff, lo) -> tuple[str, str]:
@@ -449,8 +445,9 @@ def _reading_outcome(ctx: CheckContext, form: str, level: str) -> Outcome:
     rows = tuple((k, v[0], v[1]) for k, v in sorted(counts.items()))
     tested = sum(r is not None for r in readings)
     in_region = sum(bool(meta.get("breaking_region")) for _, _, meta in pairs)
-    return _decide(
+    return decide(
         _holds(worst, counts),
+        undecided=_NOTHING_COMPARED,
         holds=lambda: f"{level}: holds on all {tested} pairs with a clear numerical rank "
         f"({len(pairs) - tested} of {len(pairs)} set aside) for {', '.join(sorted(counts))}",
         fails=lambda: f"{level}: {w[0]} of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}); violations: "
@@ -581,8 +578,9 @@ def variance_hypothesis(ctx: CheckContext) -> Outcome:
         return {"reading": sww[0], "value_ff": sww[1], "value_lora": sww[2], "eigenvalues_lora": small[1].tolist(), **small[2],
                 "mp50": _mp_verify(sww[0], small[0], small[1])}
 
-    return _decide(
+    return decide(
         _holds(worst, counts),
+        undecided=_NOTHING_COMPARED,
         holds="no violation",
         fails=lambda: "violations under sigma_a^2 <= 1/n: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(counts.items())),
         counterexample=counterexample,
@@ -628,8 +626,9 @@ def _monotone_outcome(pairs, what: str) -> Outcome:
     w2, x2, c2 = _compare(pairs, _REVERSED, "ff<=lora", readings)
     first = math.isnan(w1) or (not math.isnan(w2) and w1 >= w2)  # NaN is the worst case
     worst, bad = (w1, x1) if first else (w2, x2)
-    return _decide(
+    return decide(
         _holds(worst, {**{"mono:" + k: v for k, v in c1.items()}, **{"rev:" + k: v for k, v in c2.items()}}),
+        undecided=_NOTHING_COMPARED,
         holds=f"{what}: trace, max, H_0 and raw H_alpha (alpha<1) ordered FF >= LoRA, raw H_alpha (alpha>1) reversed, on all {len(pairs)} pairs",
         fails=lambda: f"{what}: {bad[0]} breaks the corrected ordering",
         counterexample=lambda: {"reading": bad[0], "ff": bad[1], "lora": bad[2],
@@ -673,8 +672,9 @@ def log_pdet_equal_rank(ctx: CheckContext) -> Outcome:
         else:
             pairs.append((ff * (1.0 / pf.min()), lo * (1.0 / pf.min()), {}))  # rescaled so the condition holds
     worst, w, counts = _compare(pairs, _READINGS["ib-log-pdet"])
-    return _decide(
+    return decide(
         _holds(worst, counts),
+        undecided=_NOTHING_COMPARED,
         holds=f"log-pdet ordered FF >= LoRA on all {len(pairs)} pairs meeting the condition",
         fails=lambda: f"log-pdet of LoRA exceeds FF's ({w[2]:.4g} > {w[1]:.4g}) on a pair meeting the condition",
         counterexample=lambda: {"eigenvalues_ff": list(map(float, w[3])), "eigenvalues_lora": list(map(float, w[4]))},
@@ -696,8 +696,9 @@ def normalized_layer(ctx: CheckContext) -> Outcome:
                 A = ctx.rng.standard_normal((r, n)) * math.sqrt(c / n)
                 pairs.append((np.ones(n), np.r_[np.linalg.eigvalsh(A @ A.T), np.zeros(n - r)], {"n": n, "r": r}))
     worst, w, counts = _compare(pairs, _READINGS["renyi-normalized"])
-    return _decide(
+    return decide(
         _holds(worst, counts),
+        undecided=_NOTHING_COMPARED,
         holds=f"normalized H_alpha(A^T A) <= log n on all {len(pairs)} draws and alphas",
         fails=lambda: f"normalized {w[0]} of spec A^T A exceeds log n ({w[2]:.4g} > {w[1]:.4g})",
         counterexample=lambda: {"reading": w[0], "eigenvalues_lora": list(map(float, w[4]))},
