@@ -112,16 +112,10 @@ def _dask(text: str) -> str:
 def _reach_dask(address: str, timeout_s: float = 10.0) -> None:
     """Connect to the scheduler once before any work, so an unreachable or malformed address
     is one line (exit 2) instead of a traceback after the run has started."""
-    from distributed import Client
+    from .runner import dask_client
 
-    try:
-        with Client(address, timeout=timeout_s):
-            pass
-    except Exception as exc:
-        # any failure to connect (OSError, a bad address, distributed's own loop start-up assertion on a
-        # loaded machine) is the same one-line answer: the scheduler is not usable
-        why = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}") from None
+    with dask_client(address, timeout_s):
+        pass
 
 
 def _add_run_options(p: argparse.ArgumentParser, profile_default: str | None = "quick", parallel: bool = False) -> None:

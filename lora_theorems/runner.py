@@ -31,38 +31,34 @@ import multiprocessing
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
 
 from .checks import run_check
 from .config import RunConfig
 from .ledger import Evidence
 from .registry import checks_of, get_claim
 
-__all__ = ["COST_HINTS", "Task", "estimate_cost", "run_tasks", "schedule", "tasks_of"]
+__all__ = ["COST_HINTS", "Task", "dask_client", "estimate_cost", "run_tasks", "schedule", "tasks_of"]
 
 Task = tuple[str, str]
 
-#: Static cost hints, ``"claim/check" -> seconds`` (full profile, one core, seed 0; from the
-#: committed report's run.json; checks that changed since then (L1, L4, L8, M2, H1) re-measured
-#: on 2026-11-30): checks of 1 s and more.  Only the order matters; a stale
-#: entry costs balance, never correctness.  A previous report's timings take precedence.
+#: Static cost hints, ``"claim/check" -> seconds``: the checks of 1 s and more in the committed
+#: full-profile report's run.json (seed 0, one BLAS thread per check; regenerated 2026-11-30
+#: after the speed-ups of issue 11).  Only the order matters; a stale entry costs balance, never
+#: correctness.  A previous report's timings in the output directory take precedence.
 COST_HINTS: Mapping[str, float] = {
-    "L1/eq9_neuron_sum_as_written": 1.2, "L1/eq9_normalized": 1.1, "L1/relu_erf_closed_forms": 23.0,
-    "L1/empirical_to_analytic": 24.0, "L1/kernel_drift_in_training": 5.3,
-    "L4/nsd_sweep": 20.7, "L4/nsd_probability": 17.7, "L4/nsd_uniform_sweep": 17.0, "L4/uniform_r1_surely": 1.6,
-    "L4/corrected_spectrum": 3.2, "L4/corrected_whp_bound": 14.0,
-    "L5/operator_norm_growth": 10.3, "L5/kernel_difference_rate": 8.9, "L5/weak_convergence": 4.0,
-    "L7/ib_log_pdet_layer": 1.0, "L7/ib_log_pdet_kernel": 1.7, "L7/ib_trace_layer": 1.0,
-    "L7/renyi_all_alpha_layer": 1.9, "L7/renyi_all_alpha_kernel": 1.6, "L7/renyi_normalized_layer": 1.0,
-    "L7/renyi_normalized_kernel": 1.6, "L7/h_inf_max_layer": 1.0, "L7/variance_hypothesis": 8.9,
-    "L7/loewner_monotone_random": 6.4, "L7/loewner_monotone_networks": 3.9, "L7/log_pdet_equal_rank": 7.8,
-    "L7/figure3_heatmaps": 1.4,
-    "L8/f1_label_flip_kernel": 6.0, "L8/f1_label_flip_finite": 12.5, "L8/f3_rank_finite": 2.0,
-    "L8/f4_variance_finite": 2.5, "L8/f2_backdoor_finite": 1.1,
-    "M2/m2_variance_monte_carlo": 3.0, "M2/m2_other_inits": 5.6, "M2/m2_covariance_monte_carlo": 2.0,
-    "M3/m3_coordinate_kolmogorov": 18.7, "M3/m3_coordinate_tv": 15.0, "M3/m3_coordinate_marginal": 17.2,
-    "M3/m3_matrix_tv_is_one": 3.5,
-    "M5/m5_jl_tail_exact": 9.0, "M5/m5_jl_empirical": 11.9, "M5/m5_accountant_vs_attack": 1.5,
-    "H1/h1_audit_dp": 16.0,
+    "L1/eq9_normalized": 1.4, "L1/relu_erf_closed_forms": 5.9, "L1/empirical_to_analytic": 8.4,
+    "L1/kernel_drift_in_training": 7.4, "L3/lora_minus_ff_layer_output": 1.2,
+    "L3/lora_minus_ff_backprop_factor": 1.2, "L4/nsd_sweep": 3.2, "L4/nsd_probability": 4.2,
+    "L4/nsd_uniform_sweep": 2.8, "L4/uniform_r1_surely": 2.8, "L4/corrected_spectrum": 4.3,
+    "L4/corrected_whp_bound": 9.1, "L5/operator_norm_growth": 12.8, "L5/kernel_difference_rate": 6.0,
+    "L5/weak_convergence": 2.3, "L8/f1_label_flip_kernel": 5.3, "L8/f1_label_flip_finite": 15.3,
+    "L8/f2_backdoor_finite": 1.3, "L8/f4_variance_finite": 1.8, "M2/m2_variance_monte_carlo": 2.6,
+    "M2/m2_other_inits": 8.3, "M2/m2_covariance_monte_carlo": 2.0, "M3/m3_coordinate_kolmogorov": 11.4,
+    "M3/m3_coordinate_marginal": 8.0, "M3/m3_row_tv": 6.4, "M3/m3_matrix_tv_is_one": 4.2,
+    "M4/m4_membership_inference": 7.1, "M4/m4_vector_step_audit": 3.5, "M5/m5_jl_empirical": 2.6,
+    "M5/m5_accountant_vs_attack": 2.0, "H1/h1_first_term_quadrature": 1.3, "H1/h1_audit_dp": 8.1,
+    "H2/h2_symmetry_distinguisher": 1.2, "H3/h3_mia_digits": 5.0,
 }
 _DEFAULT_COST = 1.0
 
@@ -152,16 +148,27 @@ def run_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
     return [results[i] for i in range(n)]
 
 
+def dask_client(address: str, timeout_s: float = 20.0) -> Any:
+    """A ``distributed.Client`` connected to the scheduler at ``address``, or ``ValueError`` in one
+    line: any failure to connect (OSError, a malformed address, distributed's own loop start-up
+    assertion on a loaded machine) means the scheduler is not usable."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout_s)
+    except Exception as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}") from None
+
+
 def _run_dask(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
     worker = config.for_worker()
+    if config.dask is None:
+        raise ValueError("a Dask run needs a scheduler address (config.dask)")
     units = schedule(tasks, config.costs)
-    try:
-        client = Client(config.dask, timeout="20s")
-    except (OSError, TimeoutError) as exc:
-        raise ValueError(f"cannot reach the dask scheduler at {config.dask}: {exc}") from None
-    with client:
+    with dask_client(config.dask) as client:
         # priority: the scheduler starts the longest units first (same order as local runs)
         futures = [
             client.submit(run_unit, [tasks[i] for i in u], worker, pure=False, priority=len(units) - k)
