@@ -420,10 +420,11 @@ def row_tv_distance(n: int, r: int) -> tuple[float, float]:
 
 
 def clopper_pearson(k: int, n: int, alpha: float) -> tuple[float, float]:
-    """Two-sided Clopper-Pearson interval (each side ``alpha/2``) for ``k`` successes in ``n``."""
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
+    """Two-sided Clopper-Pearson interval (each side ``alpha/2``) for ``k`` successes in ``n``
+    (paper M's name for :func:`lora_theorems.helpers.proportion_ci`, the one implementation)."""
+    from lora_theorems.helpers import proportion_ci
+
+    return proportion_ci(k, n, alpha)
 
 
 def matrix_rank_distinguisher(

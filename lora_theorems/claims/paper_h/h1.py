@@ -7,7 +7,7 @@ exact privacy loss, hockey-stick audit); derivation: :mod:`lora_theorems.proofs.
 from __future__ import annotations
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.helpers import FAMILY_ALPHA, binomial_sweep
+from lora_theorems.helpers import FAMILY_ALPHA, binomial_sweep, proportion_ci
 from lora_theorems.ledger import AS_WRITTEN, FINDING, Claim, EvidenceKind, Formalization, Plot, Series, Table
 
 CLAIM = Claim(
@@ -213,8 +213,6 @@ def h1_audit_dp(ctx: CheckContext) -> Outcome:
     plotted against eps_rho."""
     import math
 
-    from scipy import stats
-
     from lora_theorems.numerics.paper_h.projection_dp import audited_epsilon
 
     rows = _audit(ctx, ("chi2",))
@@ -223,7 +221,7 @@ def h1_audit_dp(ctx: CheckContext) -> Outcome:
     witness: dict = {}
     for c in rows:
         k, n = c["counts"]["chi2"], c["trials"]
-        lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, n - k + 1))
+        lo, _ = proportion_ci(k, n, alpha, side="lower")
         excess = lo - c["delta_rho"]
         if excess > worst:
             worst = excess
@@ -276,7 +274,6 @@ def h1_audit_dp(ctx: CheckContext) -> Outcome:
 def h1_kappa_readings(ctx: CheckContext) -> Outcome:
     """H1 finding: with kappa read as the chi quantile or the chi^2/m quantile the same audit finds
     cells where the exact-binomial lower bound on H_{eps_rho} exceeds delta_rho (Bonferroni over cells)."""
-    from scipy import stats
 
     from lora_theorems.numerics.paper_h.projection_dp import audit_pair, delta_rho, epsilon_rho, hockey_stick_counts
 
@@ -289,7 +286,7 @@ def h1_kappa_readings(ctx: CheckContext) -> Outcome:
     for reading in ("chi2", "chi", "chi2/m"):
         e = epsilon_rho(rho, r, d, dp, reading)
         k = hockey_stick_counts(a["L"], a["U"], e)
-        lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, trials - k + 1))
+        lo, _ = proportion_ci(k, trials, alpha, side="lower")
         out[reading] = (e, lo)
         rows.append((reading, e, k / trials, lo, dl))
     broken = out["chi"][1] > dl and out["chi2/m"][1] > dl

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lora_theorems.checks import CheckContext, Outcome, check
-from lora_theorems.helpers import FAMILY_ALPHA
+from lora_theorems.helpers import FAMILY_ALPHA, proportion_ci
 from lora_theorems.ledger import AS_WRITTEN, CORRECTED, FINDING, Claim, EvidenceKind, Formalization, Table
 
 CLAIM = Claim(
@@ -488,7 +488,6 @@ def m4_vector_step_audit(ctx: CheckContext) -> Outcome:
     y = -(W_1 - W_0)^T / eta and an exact-binomial lower bound on H_{eps_rho} (Bernoulli trick), which
     must not exceed delta_rho; family-wise false-alarm rate 1e-3 (Bonferroni over cells)."""
     import numpy as np
-    from scipy import stats
 
     from lora_theorems.numerics.paper_h.projection_dp import (
         aligned_pair,
@@ -509,7 +508,7 @@ def m4_vector_step_audit(ctx: CheckContext) -> Outcome:
         L = privacy_loss(y, g, gp, r)
         e, dl = epsilon_rho(rho, r, n, dp), delta_rho(rho, r, dp)
         k = hockey_stick_counts(L, ctx.rng.random(trials), e)
-        lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, trials - k + 1))
+        lo, _ = proportion_ci(k, trials, alpha, side="lower")
         rows.append((n, r, dp, rho, e, dl, k / trials, lo))
         if lo - dl > worst:
             worst = lo - dl
