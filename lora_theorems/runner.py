@@ -152,13 +152,19 @@ def dask_client(address: str, timeout_s: float = 20.0) -> Any:
     """A ``distributed.Client`` connected to the scheduler at ``address``, or ``ValueError`` in one
     line: any failure to connect (OSError, a malformed address, distributed's own loop start-up
     assertion on a loaded machine) means the scheduler is not usable."""
+    import gc
+
     from distributed import Client
 
     try:
         return Client(address, timeout=timeout_s)
     except Exception as exc:
         why = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}") from None
+    # Raised outside the except block, so the error does not keep the failed, half-started Client
+    # alive as its __context__; collected now, its __del__ (which stops distributed's shared event
+    # loop) cannot run later inside another Client's start-up, where it deadlocks on the loop's lock.
+    gc.collect()
+    raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}")
 
 
 def _run_dask(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
