@@ -918,3 +918,21 @@ def test_config_and_previous_timings_reach_the_runner(tmp_path, monkeypatch):
     (out / "run.json").write_text(json.dumps(record))
     write_report(out, jobs=2)
     assert seen[1].costs == {"L4/c1": 7.5} and seen[1].jobs == 2 and seen[1].seed == 0
+
+
+def test_figures_drawn_in_worker_processes_are_the_serial_bytes(tmp_path):
+    """``jobs > 1`` draws the figures in spawned processes (issue 11): the same files, in the
+    same order of outcomes, a malformed plot's error text included."""
+    from lora_theorems.report import _draw_all
+
+    plots = [p for e in _fake_result().evidence for p in e.plots]
+    assert len(plots) >= 4  # enough for the pool path (two chunks)
+    outcomes, trees = {}, {}
+    for jobs in (1, 2):
+        d = tmp_path / f"j{jobs}"
+        d.mkdir()
+        outcomes[jobs] = list(_draw_all([(p, d / f"{k}.png") for k, p in enumerate(plots)], jobs))
+        trees[jobs] = _tree(d)
+    assert outcomes[1] == outcomes[2]
+    assert [o is None for o in outcomes[1]] == [p.key != "broken" for p in plots]
+    assert trees[1] == trees[2] and len(trees[1]) == len(plots) - 1
