@@ -9,12 +9,14 @@ and compared with a square DGEMM timed in the same process, both on one BLAS thr
 BLAS on one thread, ``threadpoolctl``).  A fraction near 1 means the sweep is compute-bound on
 BLAS; far below 1, it is bound by small-matrix overheads or random-number generation.
 
-Run by hand: ``python benchmarks/bench_m_delta_flops.py [--write-results]``.
+``benchmarks/bench.py`` runs it once per round (``--json``: one line of JSON) for
+``benchmarks/RESULTS.md``; by hand, ``python benchmarks/bench_m_delta_flops.py`` prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 
@@ -52,10 +54,8 @@ def sweep_rate(n: int, r: int, trials: int, repeats: int = 3) -> tuple[float, fl
     return flops / t, t
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--write-results", action="store_true", help="put the table in benchmarks/RESULTS.md (section m-delta-flops)")
-    args = p.parse_args()
+def measure() -> dict:
+    """DGEMM before and after, and each case's (n, r, draws, seconds, GFLOP/s, fraction of DGEMM)."""
     with threadpool_limits(1):
         peak = dgemm_rate()
         rows = []
@@ -64,23 +64,26 @@ def main() -> None:
             rate, t = sweep_rate(n, r, trials)
             rows.append((n, r, trials, t, rate / 1e9, rate / peak))
         peak_after = dgemm_rate()
-    lines = [
-        "## The M_Delta sweep's FLOP rate vs DGEMM (benchmarks/bench_m_delta_flops.py)",
-        "",
-        f"One BLAS thread (as inside checks); DGEMM 1024^3 in the same run: {peak / 1e9:.2f} GFLOP/s before the sweeps, "
-        f"{peak_after / 1e9:.2f} after; {platform.processor() or platform.machine()}, numpy {np.__version__}. "
-        "Sweep flops counted as 2 n r^2 (Gram) + 4 r^3 / 3 (eigenvalues) per draw.",
-        "",
-        "| n | r | draws | seconds (best of 3) | GFLOP/s | fraction of DGEMM |",
-        "|---|---|---|---|---|---|",
-    ]
-    lines += [f"| {n} | {r} | {k} | {t:.3f} | {g:.2f} | {f:.2f} |" for n, r, k, t, g, f in rows]
-    text = "\n".join(lines)
-    print(text)
-    if args.write_results:
-        from _results import replace_section
+    return {"dgemm_gflops": [peak / 1e9, peak_after / 1e9], "rows": rows, "numpy": np.__version__,
+            "cpu": platform.processor() or platform.machine()}
 
-        replace_section("m-delta-flops", text)
+
+def table(m: dict) -> list[str]:
+    """The Markdown table of one :func:`measure`."""
+    lines = ["| n | r | draws | seconds (best of 3) | GFLOP/s | fraction of DGEMM |", "|---|---|---|---|---|---|"]
+    return lines + [f"| {n} | {r} | {k} | {t:.3f} | {g:.2f} | {f:.2f} |" for n, r, k, t, g, f in m["rows"]]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print one line of JSON (for bench.py)")
+    args = p.parse_args()
+    m = measure()
+    if args.json:
+        print(json.dumps(m))
+        return
+    print(f"DGEMM 1024^3, one thread: {m['dgemm_gflops'][0]:.2f} GFLOP/s before, {m['dgemm_gflops'][1]:.2f} after")
+    print("\n".join(table(m)))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ different job counts are interleaved.  For each run this records:
   process's peak (``ru_maxrss``, exact);
 * the SHA-256 of every reproducible file (from ``run.json``): runs of different job counts must agree.
 
-Usage::
+``benchmarks/bench.py`` calls :func:`run_once` for ``benchmarks/RESULTS.md``.  By hand::
 
-    python benchmarks/bench_report.py --profile quick --jobs 1 2 --repeats 3 --write-results
-    python benchmarks/bench_report.py --profile full --jobs 1 2 --repeats 1 --write-results
+    python benchmarks/bench_report.py --profile quick --jobs 1 2 --repeats 3
 
-Linux only (reads /proc).  Output: one line per run, then a Markdown summary; ``--write-results``
-puts it in ``benchmarks/RESULTS.md`` (section ``report-PROFILE``; the rest of the file is kept).
+Linux only (reads /proc).  Output: one line per run, then a Markdown summary.
 """
 
 from __future__ import annotations
@@ -34,9 +32,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import replace_section
 
 _CHILD = """
 import sys
@@ -139,10 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write every run to this JSON file")
-    ap.add_argument("--write-results", action="store_true",
-                    help="put the summary in benchmarks/RESULTS.md (section report-PROFILE; other sections kept)")
     ap.add_argument("--from-json", type=Path, help="summarize the runs saved by an earlier --json (nothing is run)")
-    ap.add_argument("--note", default="", help="a sentence to add to the RESULTS.md section (e.g. what else ran)")
     args = ap.parse_args(argv)
     runs = json.loads(args.from_json.read_text()) if args.from_json else []
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
@@ -159,41 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reproducible files identical across all runs: {same}" + (f" (differing: {', '.join(differ)})" if differ else ""))
     table = summary(runs, args.jobs, args.profile)
     print("\n" + "\n".join(table))
-    if args.write_results:
-        load = os.getloadavg()
-        slow = ", ".join(f"{name} {t:.1f} s" for t, name in runs[0]["slowest"])
-        body = [
-            f"## The report ({args.profile} profile): serial vs local worker processes",
-            "",
-            f"`python benchmarks/bench_report.py --profile {args.profile} --jobs {' '.join(map(str, args.jobs))} "
-            f"--repeats {args.repeats} --write-results` ({time.strftime('%Y-%m-%d', time.gmtime())}; "
-            f"{os.cpu_count()} cores; load average {'when summarized from --json' if args.from_json else 'at the end'} "
-            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: "
-            "a shared machine, so wall times move with the load; CPU seconds much less).  Each run is "
-            "`write_report(tmp, profile=..., seed=0, jobs=N)` in a fresh process, job counts interleaved; "
-            "peak memory is the whole process tree's resident set (workers included), sampled every 50 ms.",
-            "",
-            *table,
-            "",
-            f"Reproducible files (every file but run.json) identical across all runs: **{same}**"
-            + (f" (differing: {', '.join(differ)})" if differ else "") + ".  "
-            f"Slowest checks (first serial run): {slow}.",
-            "",
-            "Check time per claim (first run of the first job count, seconds): "
-            + ", ".join(f"{cl} {t:.1f}" for cl, t in runs[0]["per_claim_s"].items()) + ".",
-        ]
-        peak = max(r["peak_tree_bytes"] for r in runs) / 2**20
-        body.append(f"Peak memory of the {args.profile} report (whole process tree, any job count): {peak:.0f} MiB; "
-                    f"budget 2048 MiB (issue 14): **{'met' if peak <= 2048 else 'not met'}**.")
-        l8 = runs[0]["per_claim_s"].get("L8")
-        if l8 is not None:
-            budget = 20 if args.profile == "quick" else 180
-            body.append(f"L8's checks: {l8:.1f} s, budget {budget} s (issue 10): "
-                        f"**{'met' if l8 <= budget else 'not met'}**.")
-        if args.note:
-            body += ["", args.note]
-        replace_section(f"report-{args.profile}", "\n".join(body))
-        print("wrote benchmarks/RESULTS.md")
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
     return 0 if same else 1
