@@ -230,16 +230,19 @@ def ff_kernel_blocks(fa, fb) -> np.ndarray:
     return K
 
 
-def lora_kernel_blocks(fa, fb, A: np.ndarray, layer: int = 1) -> np.ndarray:
-    """$K_{LoRA}(a, b) = c^2(\\delta\\cdot\\delta')\\,(Ax)\\cdot(Ax')$ at $B=0$ (eq. (10)); ``A`` is ``(S, r, n)``."""
+def lora_kernel_blocks(fa, fb, A: np.ndarray, layer: int = 1, delta: np.ndarray | None = None) -> np.ndarray:
+    """$K_{LoRA}(a, b) = c^2(\\delta\\cdot\\delta')\\,(Ax)\\cdot(Ax')$ at $B=0$ (eq. (10)); ``A`` is ``(S, r, n)``.
+
+    ``delta``: the factor ``da[layer] @ db[layer].T`` if already computed (it does not depend on ``A``)."""
     _, xa, da = fa
     _, xb, db = fb
     ua = np.matmul(xa[layer], A.transpose(0, 2, 1))  # (S, N, r)
     ub = ua if fb is fa else np.matmul(xb[layer], A.transpose(0, 2, 1))
-    return (da[layer] @ db[layer].T)[None] * (ua @ ub.transpose(0, 2, 1)) / xa[layer].shape[1]
+    D = (da[layer] @ db[layer].T) if delta is None else delta
+    return D[None] * (ua @ ub.transpose(0, 2, 1)) / xa[layer].shape[1]
 
 
-def linearized_predictions(K: np.ndarray, K_eval: np.ndarray, resid: np.ndarray, times: np.ndarray,
+def linearized_predictions(K: np.ndarray | None, K_eval: np.ndarray, resid: np.ndarray, times: np.ndarray,
                            ridge: float | np.ndarray | None = None,
                            eig: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """$K(x,X)\\,K^{-1}(I - e^{-K t})\\,r_0$ for each $t$ in ``times`` (continuous GD; $\\eta$ folded into $t$).
@@ -247,18 +250,23 @@ def linearized_predictions(K: np.ndarray, K_eval: np.ndarray, resid: np.ndarray,
     ``K`` ``(S, N, N)``, ``K_eval`` ``(S, M, N)``, ``resid`` ``(S, N)`` (labels minus $f_0$);
     returns ``(S, len(times) [+1], M)``, the last row the ridge limit $K(x,X)(K+\\mu I)^{-1}r_0$
     when ``ridge`` (per seed or scalar) is given.  ``eig``: ``np.linalg.eigh(K)`` if already
-    computed (the same kernel trained on other labels).  Through $K = U\\Lambda U^T$:
+    computed (the same kernel trained on other labels; ``K`` is then not read and may be ``None``).
+    Through $K = U\\Lambda U^T$:
     $(1-e^{-\\lambda t})/\\lambda$ is evaluated as ``-expm1(-lam t)/lam`` (no cancellation for small
     $\\lambda t$) and as $t$ for $\\lambda \\le 0$ (rounding of a PSD kernel's null space).
     """
-    lam, U = np.linalg.eigh(K) if eig is None else eig
+    if eig is None:
+        if K is None:
+            raise ValueError("linearized_predictions needs K or its eigendecomposition")
+        eig = np.linalg.eigh(K)
+    lam, U = eig
     proj = np.matmul(resid[:, None, :], U)[:, 0, :]  # U^T r0
     t = np.asarray(times, dtype=np.float64)[None, :, None]
     lt = lam[:, None, :] * t
     safe = np.where(lam > 0, lam, 1.0)[:, None, :]
     g = np.where(lam[:, None, :] > 0, -np.expm1(-lt) / safe, t)
     if ridge is not None:
-        mu = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (K.shape[0],))
+        mu = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (lam.shape[0],))
         gr = 1.0 / np.maximum(lam + mu[:, None], mu[:, None])
         g = np.concatenate([g, gr[:, None, :]], axis=1)
     # as batched GEMMs (BLAS), not einsum: coef = (g * proj) U^T, predictions = coef K_eval^T
@@ -372,8 +380,15 @@ def _kernel_base(pre: Pretrained, task: DigitsTask) -> dict:
     Kff_ev = ff_kernel_blocks(f_ev, f_tr)
     unit = 1.0 / float(np.linalg.eigvalsh(Kff_tr)[-1])  # eta t is measured in units of 1/lambda_max(K_FF)
     taus = np.concatenate([TAU_GRID, [TAU_EQUAL, LR_RATIO * TAU_EQUAL]]) * unit
+    # FF trained on clean data: one kernel and one set of labels for every seed, attack and rate
+    Kf, Kfe = Kff_tr[None], Kff_ev[None]
+    ff_eig = np.linalg.eigh(Kf)
+    resid = (task.y_train - f_tr[0])[None]
+    ff_clean = f_ev[0] + linearized_predictions(None, Kfe, resid, taus, _ridge(Kf), ff_eig)
+    ff_fit = _acc(f_tr[0] + linearized_predictions(None, Kf, resid, taus[:0], _ridge(Kf), ff_eig)[:, -1], task.y_train)
     return {"X_eval": X_eval, "f_tr": f_tr, "f_ev": f_ev, "Kff_tr": Kff_tr, "Kff_ev": Kff_ev, "taus": taus,
-            "f_trig": _layer_features(pre, add_trigger(task.X_train))}
+            "f_trig": _layer_features(pre, add_trigger(task.X_train)), "ff_eig": ff_eig, "ff_clean": ff_clean,
+            "ff_fit": ff_fit}
 
 
 def _ridge(K: np.ndarray) -> np.ndarray:
@@ -397,15 +412,17 @@ def _triggered_features(base: dict, mask: np.ndarray) -> tuple:
 
 
 
-def _triggered_kernels(base: dict, masks: np.ndarray, f_ev: Any, kernel: Callable[[int, Any, Any], np.ndarray]):
+def _triggered_kernels(base: dict, masks: np.ndarray, f_ev: Any, kernel: Callable[[int, Any, Any], np.ndarray],
+                       feats: Any = None):
     """Backdoor (L8): per seed, the train-train and eval-train kernel blocks and f_0 recomputed on the
-    training features with the trigger planted in that seed's poisoned rows; ``kernel(seed, a, b)``."""
+    training features with the trigger planted in that seed's poisoned rows; ``kernel(seed, a, b)``.
+    ``feats``: those features per seed (:func:`_triggered_features`), if already computed."""
     seeds, N = masks.shape
     K = np.empty((seeds, N, N))
     Ke = np.empty((seeds, len(base["X_eval"]), N))
     f0 = np.empty((seeds, N))
     for s in range(seeds):
-        fs = _triggered_features(base, masks[s])
+        fs = _triggered_features(base, masks[s]) if feats is None else feats[s]
         K[s] = kernel(s, fs, fs)
         Ke[s] = kernel(s, f_ev, fs)
         f0[s] = fs[0]
@@ -422,25 +439,25 @@ def _kernel_ff(base: dict, task: DigitsTask, attack: str, masks: np.ndarray) -> 
     seeds, N = masks.shape
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
     f0_tr, f0_ev = f_tr[0], f_ev[0]
-    y_clean, y_pois = _poisoned(attack, task, masks)
+    _, y_pois = _poisoned(attack, task, masks)
     Kf = np.broadcast_to(base["Kff_tr"], (seeds, N, N))
     Kfe = np.broadcast_to(base["Kff_ev"], (seeds,) + base["Kff_ev"].shape)
-    resid_clean = y_clean - f0_tr
-    # clean training: the kernel is the same for every seed
-    pf_clean = f0_ev + linearized_predictions(Kf[:1], Kfe[:1], resid_clean[:1], taus, _ridge(Kf[:1]))
-    pf_clean = np.broadcast_to(pf_clean, (seeds,) + pf_clean.shape[1:])
-    if attack == "label-flip":
+    # clean training: the kernel is the same for every seed (computed once, in _kernel_base)
+    pf_clean = np.broadcast_to(base["ff_clean"], (seeds,) + base["ff_clean"].shape[1:])
+    if attack == "label-flip":  # the clean kernel for every seed: its one eigendecomposition
+        lam, U = base["ff_eig"]
+        eig: tuple | None = (np.broadcast_to(lam, (seeds, N)), np.broadcast_to(U, (seeds, N, N)))
         Kf_p, Kfe_p, f0p = Kf, Kfe, f0_tr
     else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
+        eig = None
         Kf_p, Kfe_p, f0p = _triggered_kernels(base, masks, f_ev, lambda s, a, b: ff_kernel_blocks(a, b))
-    pf_p = f0_ev + linearized_predictions(Kf_p, Kfe_p, y_pois - f0p, taus, _ridge(Kf_p))
-    tr_pred_f = f0_tr + linearized_predictions(Kf[:1], Kf[:1], resid_clean[:1], taus[:0], _ridge(Kf[:1]))[:, -1]
-    return _kernel_metrics(task, pf_clean, pf_p) + (np.broadcast_to(_acc(tr_pred_f, task.y_train), (seeds,)),)
+    pf_p = f0_ev + linearized_predictions(Kf_p, Kfe_p, y_pois - f0p, taus, _ridge(Kf_p), eig)
+    return _kernel_metrics(task, pf_clean, pf_p) + (np.broadcast_to(base["ff_fit"], (seeds,)),)
 
 
 def _kernel_lora_clean(base: dict, task: DigitsTask, A: np.ndarray) -> tuple:
     """LoRA trained on clean data in the kernel regime: clean test accuracy over the time grid, the
-    fit on the training set, and the eigendecomposition of the clean kernel (label flips reuse it).
+    fit on the training set, and the eigendecomposition and ridge of the clean kernel (label flips reuse them).
     Independent of the attack and its rate (one computation per rank, variance)."""
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
     seeds = A.shape[0]
@@ -450,7 +467,8 @@ def _kernel_lora_clean(base: dict, task: DigitsTask, A: np.ndarray) -> tuple:
     eig = np.linalg.eigh(Kl_tr)
     pl_clean = f_ev[0] + linearized_predictions(Kl_tr, Kl_ev, resid_clean, taus, _ridge(Kl_tr), eig)
     tr_pred_l = f_tr[0] + linearized_predictions(Kl_tr, Kl_tr, resid_clean, taus[:0], _ridge(Kl_tr), eig)[:, -1]
-    return _acc(pl_clean[..., : len(task.y_test)], task.y_test), _acc(tr_pred_l, task.y_train), eig[0], eig[1]
+    return (_acc(pl_clean[..., : len(task.y_test)], task.y_test), _acc(tr_pred_l, task.y_train), eig[0], eig[1],
+            _ridge(Kl_tr))
 
 
 def _readonly(parts: tuple) -> tuple:
@@ -471,6 +489,23 @@ def _kernel_ff_default(activation: str, attack: str, rate: float, seeds: int, se
     _, p_rng = _seed_streams(seed, attack, rate)
     masks = poison(attack, task.y_train, rate, p_rng, seeds)
     return _readonly(_kernel_ff(_kernel_base_default(activation), task, attack, masks))
+
+
+@functools.lru_cache(maxsize=4)
+def _triggered_parts_default(activation: str, attack: str, rate: float, seeds: int, seed: int) -> tuple:
+    """Backdoor, default network and data: per seed, the triggered training features and the factors
+    $\\delta\\cdot\\delta'$ of LoRA's train-train and eval-train kernel blocks on them, which do not depend
+    on $A$ (shared by every rank and variance at one rate)."""
+    base = _kernel_base_default(activation)
+    task = digits_task()
+    _, p_rng = _seed_streams(seed, attack, rate)
+    masks = poison(attack, task.y_train, rate, p_rng, seeds)
+    parts = []
+    for s in range(seeds):
+        fs = _triggered_features(base, masks[s])
+        d_tr, d_ev = fs[2][1], base["f_ev"][2][1]
+        parts.append(_readonly((fs, d_tr @ d_tr.T, d_ev @ d_tr.T)))
+    return tuple(parts)
 
 
 @functools.lru_cache(maxsize=32)
@@ -503,20 +538,25 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
     if default:
         base = _kernel_base_default(activation)
         cf, af, sf, fit_f = _kernel_ff_default(activation, attack, rate, seeds, seed)
-        cl, fit_l, lam, U = _kernel_lora_clean_default(activation, rank, variance, seeds, seed)
+        cl, fit_l, lam, U, ridge_l = _kernel_lora_clean_default(activation, rank, variance, seeds, seed)
     else:
         base = _kernel_base(pre, task)
         cf, af, sf, fit_f = _kernel_ff(base, task, attack, masks)
-        cl, fit_l, lam, U = _kernel_lora_clean(base, task, A)
+        cl, fit_l, lam, U, ridge_l = _kernel_lora_clean(base, task, A)
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
     _, y_pois = _poisoned(attack, task, masks)
-    eig = None
-    if attack == "label-flip":  # the clean kernel, trained on flipped labels
-        Kl_p, Kle_p, f0p = lora_kernel_blocks(f_tr, f_tr, A), lora_kernel_blocks(f_ev, f_tr, A), f_tr[0]
-        eig = (lam, U)
-    else:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
+    if attack == "label-flip":  # the clean kernel (its eigendecomposition and ridge), trained on flipped labels
+        Kle_p, f0p = lora_kernel_blocks(f_ev, f_tr, A), f_tr[0]
+        pl_p = f_ev[0] + linearized_predictions(None, Kle_p, y_pois - f0p, taus, ridge_l, (lam, U))
+    elif default:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
+        parts = _triggered_parts_default(activation, attack, rate, seeds, seed)
+        Kl_p, Kle_p, f0p = _triggered_kernels(
+            base, masks, f_ev, lambda s, a, b: lora_kernel_blocks(a, b, A[s : s + 1], delta=parts[s][1 if a is b else 2])[0],
+            feats=[p[0] for p in parts])
+        pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p))
+    else:
         Kl_p, Kle_p, f0p = _triggered_kernels(base, masks, f_ev, lambda s, a, b: lora_kernel_blocks(a, b, A[s : s + 1])[0])
-    pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p), eig)
+        pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p))
     G = len(TAU_GRID)
     i_eq, i_ratio, i_conv = G, G + 1, G + 2
     n_test = len(task.y_test)
@@ -551,7 +591,7 @@ FINITE_CHECKPOINTS = 15  #: evaluations along a run (matched-clean reading)
 
 def _phi(z, activation):
     if activation == "relu":
-        return np.maximum(z, 0.0), (z > 0).astype(z.dtype)
+        return np.maximum(z, 0.0), np.greater(z, 0.0, out=np.empty_like(z))  # the 0/1 step, written as float
     from scipy.special import erf
 
     return erf(z), (2.0 / math.sqrt(math.pi)) * np.exp(-z * z)
@@ -571,8 +611,9 @@ def _ff_forward(P, X, activation):
     raise AssertionError  # pragma: no cover
 
 
-def _ff_step(P, X, y, lr, activation):
-    f, xs, ds = _ff_forward(P, X, activation)
+def _ff_step(P, X, y, lr, activation, fwd=None):
+    """One GD step on all weights; ``fwd``: :func:`_ff_forward` of ``(P, X)``, if already computed."""
+    f, xs, ds = _ff_forward(P, X, activation) if fwd is None else fwd
     g = (f - y)[..., None]  # dL/dh of the read-out, (S, N, 1)
     sb = math.sqrt(BIAS_VAR)
     for l in range(len(P) - 1, -1, -1):
@@ -599,6 +640,7 @@ class _LoraNet:
         self.b2 = math.sqrt(BIAS_VAR) * p[2]["b"][0]
         self.A = np.array(A)
         self.B = np.zeros((A.shape[0], p[1]["W"].shape[0], A.shape[1]))
+        self._cw_rows: dict[int, np.ndarray] = {}  # c2 w2 tiled over N rows, per N
 
     def base(self, X):
         """Frozen first layer and frozen part of the middle layer: (x1, c1 W1 x1 + sb b1)."""
@@ -609,13 +651,28 @@ class _LoraNet:
 
     def output(self, x1, base1):
         u = x1 @ self.A.transpose(0, 2, 1)
-        h1 = base1 + self.c1 * (u @ self.B.transpose(0, 2, 1))
+        if u.shape[-1] == 1:
+            # rank 1: numpy's matmul over an inner dimension of 1 sums 0 + u_i b_j per entry (no BLAS);
+            # the same numbers as a broadcast product, several times faster
+            uB = u * self.B.transpose(0, 2, 1) + 0.0
+        else:
+            uB = u @ self.B.transpose(0, 2, 1)
+        h1 = base1 + self.c1 * uB
         x2, dp = _phi(h1, self.act)
         return self.c2 * x2 @ self.w2 + self.b2, u, dp
 
-    def step(self, x1, base1, y, lr):
-        f, u, dp = self.output(x1, base1)
-        g = (f - y)[..., None] * (self.c2 * self.w2) * dp  # dL/dh1, (S, N, n)
+    def step(self, x1, base1, y, lr, out=None):
+        """One GD step on (A, B); ``out``: :meth:`output` on ``(x1, base1)`` at the current (A, B), if computed."""
+        f, u, dp = self.output(x1, base1) if out is None else out
+        # dL/dh1 = (f - y)[..., None] * (c2 w2) * dp, (S, N, n): the same products, computed over rows of
+        # N n entries (numpy's broadcast over the last axis of 16 would loop 16 entries at a time)
+        S, N, n = dp.shape
+        if N not in self._cw_rows:
+            self._cw_rows[N] = np.tile(self.c2 * self.w2, N)
+        g = np.repeat(f - y, n, axis=-1)
+        np.multiply(g, self._cw_rows[N], out=g)
+        np.multiply(g, dp.reshape(S, N * n), out=g)
+        g = g.reshape(S, N, n)
         gB = self.c1 * (g.transpose(0, 2, 1) @ u)
         gA = self.c1 * ((g @ self.B).transpose(0, 2, 1) @ x1)
         self.A = self.A - lr * gA
@@ -652,21 +709,53 @@ def _finite_evaluate(task: DigitsTask, yb: np.ndarray, fe: np.ndarray, ftr: np.n
     return (acc, _asr(fe[:, n_test:]), _acc(ftr, yb))
 
 
-def _finite_ff(pre: Pretrained, task: DigitsTask, setup: dict, activation: str) -> list:
-    """FF at finite width: all weights of ``2 * seeds`` copies of the pretrained network trained by
-    GD on the batch of :func:`_finite_setup`; the evaluations at the checkpoints.  Independent of
-    LoRA's rank and variance (one computation per attack, rate and seeds)."""
-    Xb, yb, lr, X_eval, ck = setup["Xb"], setup["yb"], setup["lr"], setup["X_eval"], setup["ck"]
+def _finite_ff_run(pre: Pretrained, task: DigitsTask, Xb: np.ndarray, yb: np.ndarray, setup: dict,
+                   activation: str) -> list:
+    """GD on all weights of ``len(Xb)`` copies of the pretrained network (inputs ``Xb``, labels ``yb``)
+    at the learning rate of :func:`_finite_setup`; the evaluations at its checkpoints.  Every copy
+    is computed exactly as it would be alone."""
+    lr, X_eval, ck = setup["lr"], setup["X_eval"], setup["ck"]
     S2 = Xb.shape[0]
     P = [{k: np.broadcast_to(v, (S2,) + v.shape).copy() for k, v in layer.items()} for layer in pre.params]
     Xe = np.broadcast_to(X_eval, (S2,) + X_eval.shape)
     hist = []
+    fwd = None  # the training-set forward of a checkpoint is the next step's forward
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, setup["steps"] + 1):
-            _ff_step(P, Xb, yb, lr, activation)
+            _ff_step(P, Xb, yb, lr, activation, fwd)
+            fwd = None
             if t in ck:
-                hist.append(_finite_evaluate(task, yb, _ff_forward(P, Xe, activation)[0],
-                                             _ff_forward(P, Xb, activation)[0]))
+                fwd = _ff_forward(P, Xb, activation)
+                hist.append(_finite_evaluate(task, yb, _ff_forward(P, Xe, activation)[0], fwd[0]))
+    return hist
+
+
+def _join_ff(clean: list, pois: list, seeds: int) -> list:
+    """FF's history of the batch of :func:`_finite_setup` (``seeds`` clean copies, then the poisoned
+    ones) from one clean copy's history and the poisoned copies' history."""
+    return [tuple(np.concatenate([np.repeat(c, seeds), p]) for c, p in zip(hc, hp, strict=True))
+            for hc, hp in zip(clean, pois, strict=True)]
+
+
+def _finite_ff(pre: Pretrained, task: DigitsTask, setup: dict, activation: str) -> list:
+    """FF at finite width: all weights of ``2 * seeds`` copies of the pretrained network trained by
+    GD on the batch of :func:`_finite_setup`; the evaluations at the checkpoints.  Independent of
+    LoRA's rank and variance (one computation per attack, rate and seeds).  The clean copies are
+    the same network trained on the same data, so one is trained and repeated."""
+    Xb, yb = setup["Xb"], setup["yb"]
+    S = Xb.shape[0] // 2
+    clean = _finite_ff_run(pre, task, Xb[:1], yb[:1], setup, activation)
+    return _join_ff(clean, _finite_ff_run(pre, task, Xb[S:], yb[S:], setup, activation), S)
+
+
+@functools.lru_cache(maxsize=4)
+def _finite_ff_clean_default(activation: str, steps: int) -> list:
+    """FF trained on clean data (default network and data), one copy: shared by every attack, rate and seed."""
+    pre, task = pretrained_network(0, activation), digits_task()
+    setup = _finite_setup(pre, task, "label-flip", np.zeros((1, len(task.y_train)), dtype=bool), steps)
+    hist = _finite_ff_run(pre, task, setup["Xb"][:1], setup["yb"][:1], setup, activation)
+    for h in hist:
+        _readonly(h)
     return hist
 
 
@@ -675,7 +764,9 @@ def _finite_ff_default(activation: str, attack: str, rate: float, seeds: int, se
     pre, task = pretrained_network(0, activation), digits_task()
     _, p_rng = _seed_streams(seed, attack, rate)
     masks = poison(attack, task.y_train, rate, p_rng, seeds)
-    hist = _finite_ff(pre, task, _finite_setup(pre, task, attack, masks, steps), activation)
+    setup = _finite_setup(pre, task, attack, masks, steps)
+    pois = _finite_ff_run(pre, task, setup["Xb"][seeds:], setup["yb"][seeds:], setup, activation)
+    hist = _join_ff(_finite_ff_clean_default(activation, steps), pois, seeds)
     for h in hist:
         _readonly(h)
     return hist
@@ -693,10 +784,13 @@ def _finite_lora(pre: Pretrained, task: DigitsTask, A: np.ndarray, x1: np.ndarra
         net = _LoraNet(pre, x1, np.concatenate([A, A]))
         x1b, base_b, y2 = np.concatenate([x1, x1]), np.concatenate([base1, base1]), np.concatenate([y, y])
         lr_copy = np.concatenate([np.full(C, 1.0 * lr), np.full(C, LR_RATIO * lr)])[:, None, None]
+        out = None  # the training-set forward of a checkpoint is the next step's forward
         for t in range(1, steps + 1):
-            net.step(x1b, base_b, y2, lr_copy)
+            net.step(x1b, base_b, y2, lr_copy, out)
+            out = None
             if t in ck:
-                fe, ftr = net.output(x1e, base_e)[0], net.output(x1b, base_b)[0]
+                out = net.output(x1b, base_b)
+                fe, ftr = net.output(x1e, base_e)[0], out[0]
                 hist["eta"].append(_finite_evaluate(task, y, fe[:C], ftr[:C]))
                 hist["ratio"].append(_finite_evaluate(task, y, fe[C:], ftr[C:]))
     return hist

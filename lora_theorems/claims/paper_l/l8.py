@@ -259,12 +259,15 @@ def _sweep(profile: str, seed: int, regime: str) -> dict:
     g = _grid(profile, regime)
     fn = at.kernel_attack if regime == "kernel" else at.finite_attack
     runs = {}
+    done: dict = {}  # two rules can name one variance (1/n and 1/r at r = n): one run, read under both
     for attack, rates in (("label-flip", g["lf"]), ("backdoor", g["bd"])):
         for rate in rates:
             for rank in g["ranks"]:
                 for rule in g["rules"]:
                     v = variance_of(rule, rank, at.WIDTH)
-                    runs[(attack, rate, rank, rule)] = fn(attack, rate, rank, v, seeds=g["seeds"], seed=seed)
+                    if (attack, rate, rank, v) not in done:
+                        done[(attack, rate, rank, v)] = fn(attack, rate, rank, v, seeds=g["seeds"], seed=seed)
+                    runs[(attack, rate, rank, rule)] = done[(attack, rate, rank, v)]
     return runs
 
 
@@ -277,10 +280,17 @@ def _valid(run, reading):
     return keep
 
 
+@functools.lru_cache(maxsize=64)
+def _t_quantile(df: int) -> float:
+    """The one-sided Student-t quantile at ALPHA with ``df`` degrees of freedom (a few seeds counts: cached)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(1 - ALPHA, df))
+
+
 def _t_bounds(d):
     """Mean and one-sided lower/upper Student-t bounds at ALPHA of paired differences ``d``."""
     import numpy as np
-    from scipy.stats import t as student_t
 
     d = np.asarray(d, dtype=np.float64)
     d = d[np.isfinite(d)]
@@ -288,7 +298,7 @@ def _t_bounds(d):
         return float("nan"), -math.inf, math.inf, 0.0
     m = float(d.mean())
     se = float(d.std(ddof=1) / math.sqrt(d.size))
-    q = float(student_t.ppf(1 - ALPHA, d.size - 1))
+    q = _t_quantile(d.size - 1)
     tstat = m / se if se > 0 else (0.0 if m == 0 else math.copysign(math.inf, m))
     return m, m - q * se, m + q * se, tstat
 
@@ -350,10 +360,20 @@ def _confirm_seed(seed: int) -> int:
 
 
 def _rerun(regime, attack, rate, rank, rule, seeds, seed):
+    """One configuration on fresh seeds (the confirmation stage of :func:`_decide`)."""
+    from lora_theorems.numerics.paper_l import attacks as at
+
+    return _rerun_variance(regime, attack, rate, rank, variance_of(rule, rank, at.WIDTH), seeds, seed)
+
+
+@functools.lru_cache(maxsize=16)
+def _rerun_variance(regime, attack, rate, rank, variance, seeds, seed):
+    """:func:`_rerun` by variance, cached: confirmations of different checks (F1-F4) often rerun the same
+    configuration (the runs are read, never changed)."""
     from lora_theorems.numerics.paper_l import attacks as at
 
     fn = at.kernel_attack if regime == "kernel" else at.finite_attack
-    return fn(attack, rate, rank, variance_of(rule, rank, at.WIDTH), seeds=seeds, seed=seed)
+    return fn(attack, rate, rank, variance, seeds=seeds, seed=seed)
 
 
 def _cex(run, reading, effects, extra=None):
