@@ -178,3 +178,62 @@ def test_attack_cli_json_matches_api():
     assert r.effect == pytest.approx(r.ff_asr - r.lora_asr, abs=1e-12)
     lo, hi = r.effect_ci
     assert lo <= r.effect <= hi and math.isfinite(lo)
+
+
+def _same_bytes(a, b):
+    """Two AttackRun metric trees hold the same arrays, bit for bit."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _same_bytes(a[k], b[k])
+    else:
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.claim("L8")
+@pytest.mark.parametrize("attack, rate, rank", [("label-flip", 0.35, 1), ("backdoor", 0.05, 3)])
+def test_shared_parts_give_the_numbers_of_a_run_computed_alone(pre, attack, rate, rank):
+    """With the default network and data, kernel_attack and finite_attack reuse what configurations share
+    (FF's clean copy, the clean kernels' eigendecompositions, the backdoor's delta.delta' factors): the
+    arrays are bit for bit those of the same run computed without any of it (``pre=`` given)."""
+    for fn, kw in ((at.kernel_attack, {}), (at.finite_attack, {"steps": 30})):
+        for variance in (1 / 48, 1 / rank):  # a second variance reads the cached parts of the first
+            shared = fn(attack, rate, rank, variance, seeds=3, seed=11, **kw)
+            alone = fn(attack, rate, rank, variance, seeds=3, seed=11, pre=pre, **kw)
+            for field in ("ff", "lora", "diverged"):
+                _same_bytes(getattr(shared, field), getattr(alone, field))
+
+
+@pytest.mark.claim("L8")
+def test_rank_one_update_is_the_product_numpy_matmul_computes():
+    """_LoraNet at rank 1 forms u B^T as a broadcast product (+ 0.0): the same bits as the matmul."""
+    rng = np.random.default_rng(4)
+    u, B = rng.standard_normal((3, 50, 1)), rng.standard_normal((3, at.WIDTH, 1))
+    u[0, :5] = 0.0
+    u[1, :5] = -0.0
+    assert (u * B.transpose(0, 2, 1) + 0.0).tobytes() == (u @ B.transpose(0, 2, 1)).tobytes()
+
+
+@pytest.mark.claim("L8")
+def test_digits_are_read_as_sklearn_loads_them():
+    from sklearn.datasets import load_digits
+
+    pixels, digit = at._load_digits()
+    ref = load_digits()
+    assert pixels.dtype == ref.data.dtype and pixels.tobytes() == ref.data.tobytes()
+    assert np.array_equal(digit, ref.target)
+
+
+@pytest.mark.claim("L8")
+def test_a_copy_trains_to_the_same_bits_alone_and_in_a_batch(pre):
+    """FF's clean copies are one network trained on the same data, so finite_attack trains one and repeats
+    it: valid because a copy's numbers do not depend on the batch around it."""
+    task = at.digits_task()
+    masks = at.poison("label-flip", task.y_train, 0.2, np.random.default_rng(2), 3)
+    setup = at._finite_setup(pre, task, "label-flip", masks, 30)
+    batch = at._finite_ff_run(pre, task, setup["Xb"][:4], setup["yb"][:4], setup, "relu")  # 3 clean, 1 poisoned
+    alone = at._finite_ff_run(pre, task, setup["Xb"][:1], setup["yb"][:1], setup, "relu")
+    for hb, ha in zip(batch, alone, strict=True):
+        for mb, ma in zip(hb, ha, strict=True):
+            assert np.asarray(mb)[:3].tobytes() == np.repeat(ma, 3).tobytes()
