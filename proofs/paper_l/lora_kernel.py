@@ -30,7 +30,6 @@ import sympy as sp
 from lora_theorems.ledger import Derivation, Step
 
 from .._steps import assumption, exact_step, exact_true_step, is_zero
-from .ntk_recursion import _phi_derivatives_to
 
 __all__ = [
     "lora_gradient_derivation",
@@ -40,8 +39,18 @@ __all__ = [
     "hidden_layer_counterexample",
 ]
 
-_phi = sp.Function("phi")
 _dphi = sp.Function("phidot")
+
+
+def _phi_fdiff(self, argindex=1):
+    """phi'(z) = phidot(z): the chain rule then yields ``phidot(y) dy/dtheta`` directly, where a bare
+    ``Function("phi")`` gives ``Subs(Derivative(phi(xi), xi), xi, y)`` that must be walked and
+    replaced after expansion (ntk_recursion._phi_derivatives_to; three times the cost here)."""
+    return _dphi(self.args[0])
+
+
+#: the generic activation phi (printed ``phi``), differentiated to ``phidot``
+_phi = type("phi", (sp.Function,), {"fdiff": _phi_fdiff})
 
 
 def _mat(name: str, rows: int, cols: int) -> sp.Matrix:
@@ -53,13 +62,19 @@ def _vec(name: str, n: int) -> sp.Matrix:
 
 
 def _ntk(outs, outs_p, params, at=None):
-    """Gram matrix of the gradients of ``outs`` (at x) and ``outs_p`` (at x') over ``params``."""
+    """Gram matrix of the gradients of ``outs`` (at x) and ``outs_p`` (at x') over ``params``,
+    evaluated at the substitution ``at`` (symbols -> values, e.g. ``B = 0``) after differentiating.
+
+    ``at`` is applied to the two gradient matrices before their product (substitution commutes
+    with sums and products), which keeps the product and its expansion small; entries are expanded
+    at the top level only (not inside ``phi``/``phidot`` arguments; the steps' exact check,
+    ``is_zero``, expands fully when it needs to).
+    """
     G = sp.Matrix([[sp.diff(o, p) for p in params] for o in outs])
     Gp = sp.Matrix([[sp.diff(o, p) for p in params] for o in outs_p])
-    K = G * Gp.T
     if at:
-        K = K.subs(at)
-    return K.applyfunc(lambda e: _phi_derivatives_to(sp.expand(e), _phi, _dphi))
+        G, Gp = G.xreplace(at), Gp.xreplace(at)
+    return (G * Gp.T).applyfunc(lambda e: sp.expand(e, deep=False))
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -411,8 +426,8 @@ def lora_difference_derivation() -> Derivation:
         )
     )
     # deeper network: scalar head through phi
-    F = sp.expand((v.T * y2.applyfunc(_phi))[0])
-    Fp = sp.expand((v.T * y2p.applyfunc(_phi))[0])
+    F = (v.T * y2.applyfunc(_phi))[0]
+    Fp = (v.T * y2p.applyfunc(_phi))[0]
     Kf = _ntk([F], [Fp], list(W1) + list(W0) + list(v), at=Bz)
     Kl = _ntk([F], [Fp], list(W1) + list(A) + list(B) + list(v), at=Bz)
     y2z, y2pz = y2.subs(Bz), y2p.subs(Bz)

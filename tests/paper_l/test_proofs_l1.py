@@ -11,8 +11,10 @@ from lora_theorems.proofs.paper_l.ntk_recursion import (
     B,
     C,
     S,
+    _vanishes,
     erf_closed_form_derivation,
     kernel_map_exprs,
+    mp_ncdf,
     quadrature_kernel_maps,
     recursion_derivation,
     relu_closed_form_derivation,
@@ -32,6 +34,33 @@ def test_is_zero_rejects_wrong_identities():
     assert is_zero(sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1)
     assert not is_zero(sp.sin(x) ** 2 - sp.cos(x) ** 2)
     assert not is_zero(sp.Matrix([[x, 0]]))
+
+
+def test_vanishes_proves_identities_and_rejects_wrong_ones():
+    """_vanishes (the cheap exact check of the closed-form steps) is exact both ways."""
+    x, t = sp.Symbol("x", real=True), sp.Symbol("theta", positive=True)
+    b = sp.Symbol("b", positive=True)
+    assert _vanishes(b * sp.sin(t) ** 2 + b * sp.cos(t) ** 2 - b)  # the Pythagorean remainder
+    assert _vanishes(sp.cos(x) * sp.cos(t) + sp.sin(x) * sp.sin(t) - sp.cos(x - t))  # expand_trig
+    assert _vanishes(sp.sin(t) ** 4 - sp.cos(t) ** 4 + 2 * sp.cos(t) ** 2 - 1)
+    assert not _vanishes(sp.sin(t) ** 2 - sp.cos(t) ** 2)
+    assert not _vanishes(sp.cos(x - t) - sp.cos(x) * sp.cos(t))
+    assert not _vanishes(sp.Matrix([[x, 0]]))
+    assert _vanishes(sp.Matrix([[sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1, 0]]))
+
+
+@pytest.mark.parametrize("dps", [15, 40, 50])
+def test_mp_ncdf_is_mpmath_ncdf_bit_for_bit(dps):
+    """mp_ncdf replaces mpmath.ncdf in the quadrature integrands: it must return the same mpf, at the
+    working precision and at quad's (20 bits more), on both branches (erfc below 0, erf above)."""
+    rng = np.random.default_rng(dps)
+    with mpmath.workdps(dps):
+        for extra in (0, 20):
+            with mpmath.extraprec(extra):
+                for v in [0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0, *rng.normal(0, 3, 200)]:
+                    x = mpmath.mpf(float(v)) / 3  # an mpf with a full mantissa
+                    assert mp_ncdf(x) == mpmath.ncdf(x)
+                    assert mp_ncdf(x)._mpf_ == mpmath.ncdf(x)._mpf_
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
