@@ -17,6 +17,7 @@ import sympy as sp
 
 from lora_theorems.ledger import Derivation
 from lora_theorems.proofs._steps import assumption, exact_step, exact_true_step, high_precision_step
+from lora_theorems.proofs.paper_l.ntk_recursion import mp_ncdf
 
 __all__ = ["h1_derivation", "h2_derivation"]
 
@@ -56,7 +57,11 @@ def h1_derivation(points=((0.5, 1), (0.9, 2), (0.95, 4), (0.99, 8), (0.9, 16), (
             rh_mp = mpmath.mpf(rh)
             cc = rh_mp / mpmath.sqrt(1 - rh_mp**2)
             k = mpmath.mpf(rr) / 2
-            f = lambda x, cc=cc, k=k: mpmath.ncdf(-cc * mpmath.sqrt(x)) * x ** (k - 1) * mpmath.exp(-x / 2) / (2**k * mpmath.gamma(k))  # noqa: E731
+            # the constants once, at the precision quad evaluates the integrand (20 bits above the working
+            # one), and mp_ncdf for mpmath.ncdf: the same floats as evaluating everything at every node
+            with mpmath.extraprec(20):
+                ncc, km1, norm = -cc, k - 1, 2**k * mpmath.gamma(k)
+            f = lambda x, ncc=ncc, km1=km1, norm=norm: mp_ncdf(ncc * mpmath.sqrt(x)) * x**km1 * mpmath.exp(-x / 2) / norm  # noqa: E731
             lhs = mpmath.quad(f, [0, 1, rr, 4 * rr + 40, mpmath.inf])
             # Student t CDF at -s: (1/2) I_{r/(r+s^2)}(r/2, 1/2)
             s2 = rh_mp**2 * rr / (1 - rh_mp**2)
