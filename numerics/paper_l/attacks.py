@@ -608,31 +608,40 @@ FINITE_LR = 0.1  #: FF (and equal-time LoRA) learning rate, in units of 1/lambda
 FINITE_CHECKPOINTS = 15  #: evaluations along a run (matched-clean reading)
 
 
-def _phi(z, activation):
+def _phi(z, activation, x_out=None, d_out=None):
+    """The activation and its derivative at ``z``; ReLU writes them into ``x_out``/``d_out`` when given."""
     if activation == "relu":
-        return np.maximum(z, 0.0), np.greater(z, 0.0, out=np.empty_like(z))  # the 0/1 step, written as float
+        d = np.empty_like(z) if d_out is None else d_out
+        return np.maximum(z, 0.0, out=x_out), np.greater(z, 0.0, out=d)  # the 0/1 step, written as float
     from scipy.special import erf
 
     return erf(z), (2.0 / math.sqrt(math.pi)) * np.exp(-z * z)
 
 
-def _ff_forward(P, X, activation):
-    """Batched forward of all-weights copies ``P`` (list of dicts with (S, ...) arrays); X (S, N, d)."""
-    xs, ds = [X], []
+def _ff_forward(P, X, activation, ws: dict | None = None):
+    """Batched forward of all-weights copies ``P`` (list of dicts with (S, ...) arrays); X (S, N, d).
+    ``ws``: work arrays to write into, as in :meth:`_LoraNet.output`."""
+    xs: list = [X]
+    ds: list = []
     x = X
     for l, layer in enumerate(P):
-        h = (x @ layer["W"].transpose(0, 2, 1)) / math.sqrt(x.shape[-1]) + math.sqrt(BIAS_VAR) * layer["b"][:, None, :]
+        W = layer["W"]
+        # (x W^T) / sqrt(d) + sqrt(sigma_b^2) b
+        h = np.matmul(x, W.transpose(0, 2, 1), out=_work(ws, f"h{l}", x.shape[:-1] + (W.shape[1],)))
+        np.divide(h, math.sqrt(x.shape[-1]), out=h)
+        np.add(h, math.sqrt(BIAS_VAR) * layer["b"][:, None, :], out=h)
         if l == len(P) - 1:
             return h[..., 0], xs, ds
-        x, dp = _phi(h, activation)
+        x, dp = _phi(h, activation, _work(ws, f"x{l}", h.shape), _work(ws, f"d{l}", h.shape))
         xs.append(x)
         ds.append(dp)
     raise AssertionError  # pragma: no cover
 
 
-def _ff_step(P, X, y, lr, activation, fwd=None):
-    """One GD step on all weights; ``fwd``: :func:`_ff_forward` of ``(P, X)``, if already computed."""
-    f, xs, ds = _ff_forward(P, X, activation) if fwd is None else fwd
+def _ff_step(P, X, y, lr, activation, fwd=None, ws: dict | None = None):
+    """One GD step on all weights; ``fwd``: :func:`_ff_forward` of ``(P, X)``, if already computed;
+    ``ws``: work arrays, as in :func:`_ff_forward`."""
+    f, xs, ds = _ff_forward(P, X, activation, ws) if fwd is None else fwd
     g = (f - y)[..., None]  # dL/dh of the read-out, (S, N, 1)
     sb = math.sqrt(BIAS_VAR)
     for l in range(len(P) - 1, -1, -1):
@@ -640,8 +649,10 @@ def _ff_step(P, X, y, lr, activation, fwd=None):
         c = 1.0 / math.sqrt(x.shape[-1])
         gW = c * (g.transpose(0, 2, 1) @ x)
         gb = sb * g.sum(axis=1)
-        if l > 0:
-            g = c * (g @ P[l]["W"]) * ds[l - 1]
+        if l > 0:  # g <- c (g W) * phi'
+            gw = np.matmul(g, P[l]["W"], out=_work(ws, f"g{l}", g.shape[:-1] + (P[l]["W"].shape[2],)))
+            np.multiply(gw, c, out=gw)
+            g = np.multiply(gw, ds[l - 1], out=gw)
         P[l]["W"] = P[l]["W"] - lr * gW
         P[l]["b"] = P[l]["b"] - lr * gb
     return f
@@ -668,21 +679,37 @@ class _LoraNet:
         x1, _ = _phi(h0, self.act)
         return x1, self.c1 * np.einsum("...q,pq->...p", x1, p[1]["W"]) + math.sqrt(BIAS_VAR) * p[1]["b"]
 
-    def output(self, x1, base1):
-        u = x1 @ self.A.transpose(0, 2, 1)
-        if u.shape[-1] == 1:
+    def output(self, x1, base1, ws: dict | None = None):
+        """Output $f$, $u = x_1A^T$ and $\\phi'(h_1)$ at the current (A, B).
+
+        ``ws``: a dict of work arrays this call writes into (and returns ``u`` and $\\phi'$ in), kept by
+        the caller across steps: the same operations on the same numbers, without fresh arrays of
+        ``(copies, N, n)`` per step (on this kind of machine such allocations cost page faults)."""
+        C, r = self.A.shape[0], self.A.shape[1]
+        M, n = x1.shape[-2], self.B.shape[1]
+        u = np.matmul(x1, self.A.transpose(0, 2, 1), out=_work(ws, "u", (C, M, r)))
+        uB = _work(ws, "uB", (C, M, n))
+        if r == 1:
             # rank 1: numpy's matmul over an inner dimension of 1 sums 0 + u_i b_j per entry (no BLAS);
             # the same numbers as a broadcast product, several times faster
-            uB = u * self.B.transpose(0, 2, 1) + 0.0
+            uB = np.multiply(u, self.B.transpose(0, 2, 1), out=uB)
+            np.add(uB, 0.0, out=uB)
         else:
-            uB = u @ self.B.transpose(0, 2, 1)
-        h1 = base1 + self.c1 * uB
-        x2, dp = _phi(h1, self.act)
-        return self.c2 * x2 @ self.w2 + self.b2, u, dp
+            uB = np.matmul(u, self.B.transpose(0, 2, 1), out=uB)
+        np.multiply(uB, self.c1, out=uB)
+        h1 = np.add(base1, uB, out=uB)  # base1 + c1 uB
+        if self.act == "relu":
+            x2 = np.maximum(h1, 0.0, out=_work(ws, "x2", h1.shape))
+            dp = np.greater(h1, 0.0, out=_work(ws, "dp", h1.shape))  # the 0/1 step, written as float
+        else:
+            x2, dp = _phi(h1, self.act)
+        np.multiply(x2, self.c2, out=x2)
+        return x2 @ self.w2 + self.b2, u, dp  # (c2 x2) w2 + b2
 
-    def step(self, x1, base1, y, lr, out=None):
-        """One GD step on (A, B); ``out``: :meth:`output` on ``(x1, base1)`` at the current (A, B), if computed."""
-        f, u, dp = self.output(x1, base1) if out is None else out
+    def step(self, x1, base1, y, lr, out=None, ws: dict | None = None):
+        """One GD step on (A, B); ``out``: :meth:`output` on ``(x1, base1)`` at the current (A, B), if computed;
+        ``ws``: work arrays, as in :meth:`output`."""
+        f, u, dp = self.output(x1, base1, ws) if out is None else out
         # dL/dh1 = (f - y)[..., None] * (c2 w2) * dp, (S, N, n): the same products, computed over rows of
         # N n entries (numpy's broadcast over the last axis of 16 would loop 16 entries at a time)
         S, N, n = dp.shape
@@ -693,10 +720,21 @@ class _LoraNet:
         np.multiply(g, dp.reshape(S, N * n), out=g)
         g = g.reshape(S, N, n)
         gB = self.c1 * (g.transpose(0, 2, 1) @ u)
-        gA = self.c1 * ((g @ self.B).transpose(0, 2, 1) @ x1)
+        gBg = np.matmul(g, self.B, out=_work(ws, "gB", (S, N, self.B.shape[2])))
+        gA = self.c1 * (gBg.transpose(0, 2, 1) @ x1)
         self.A = self.A - lr * gA
         self.B = self.B - lr * gB
         return f
+
+
+def _work(ws: dict | None, name: str, shape: tuple) -> np.ndarray | None:
+    """The work array ``name`` of ``shape`` in ``ws`` (made on first use), or None (a fresh result) without ``ws``."""
+    if ws is None:
+        return None
+    a = ws.get(name)
+    if a is None or a.shape != shape:
+        a = ws[name] = np.empty(shape)
+    return a
 
 
 def _finite_setup(pre: Pretrained, task: DigitsTask, attack: str, masks: np.ndarray, steps: int) -> dict:
@@ -739,13 +777,15 @@ def _finite_ff_run(pre: Pretrained, task: DigitsTask, Xb: np.ndarray, yb: np.nda
     Xe = np.broadcast_to(X_eval, (S2,) + X_eval.shape)
     hist = []
     fwd = None  # the training-set forward of a checkpoint is the next step's forward
+    ws_train: dict = {}
+    ws_eval: dict = {}
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, setup["steps"] + 1):
-            _ff_step(P, Xb, yb, lr, activation, fwd)
+            _ff_step(P, Xb, yb, lr, activation, fwd, ws_train)
             fwd = None
             if t in ck:
-                fwd = _ff_forward(P, Xb, activation)
-                hist.append(_finite_evaluate(task, yb, _ff_forward(P, Xe, activation)[0], fwd[0]))
+                fwd = _ff_forward(P, Xb, activation, ws_train)
+                hist.append(_finite_evaluate(task, yb, _ff_forward(P, Xe, activation, ws_eval)[0], fwd[0]))
     return hist
 
 
@@ -804,12 +844,14 @@ def _finite_lora(pre: Pretrained, task: DigitsTask, A: np.ndarray, x1: np.ndarra
         x1b, base_b, y2 = np.concatenate([x1, x1]), np.concatenate([base1, base1]), np.concatenate([y, y])
         lr_copy = np.concatenate([np.full(C, 1.0 * lr), np.full(C, LR_RATIO * lr)])[:, None, None]
         out = None  # the training-set forward of a checkpoint is the next step's forward
+        ws_train: dict = {}
+        ws_eval: dict = {}
         for t in range(1, steps + 1):
-            net.step(x1b, base_b, y2, lr_copy, out)
+            net.step(x1b, base_b, y2, lr_copy, out, ws_train)
             out = None
             if t in ck:
-                out = net.output(x1b, base_b)
-                fe, ftr = net.output(x1e, base_e)[0], out[0]
+                out = net.output(x1b, base_b, ws_train)
+                fe, ftr = net.output(x1e, base_e, ws_eval)[0], out[0]
                 hist["eta"].append(_finite_evaluate(task, y, fe[:C], ftr[:C]))
                 hist["ratio"].append(_finite_evaluate(task, y, fe[C:], ftr[C:]))
     return hist
