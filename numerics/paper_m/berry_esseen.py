@@ -23,7 +23,11 @@ with the same covariance gives that set probability 0, so the total variation di
 
 from __future__ import annotations
 
+import collections
 import functools
+import heapq
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +89,254 @@ def _chi_pdf(s: float, r: int) -> np.ndarray:
     return np.exp(_chi_log_norm(r) + special.xlogy(r - 1.0, x) - 0.5 * x**2)
 
 
+# ----------------------------------------------------------------------------- quadrature
+#
+# scipy.integrate.quad_vec calls the integrand once per node (21 per Gauss-Kronrod panel), in
+# Python; M3's CDF and density integrands are cheap numpy expressions, so that dispatch was most
+# of M3's run time.  _quad_vec_batched follows quad_vec's algorithm step for step (the same
+# panels, the same heap of intervals, the same error estimates and the same floating-point
+# operations in the same order) but evaluates all nodes of one round of subdivisions at once, so
+# its results are quad_vec's, bit for bit (tests/paper_m/test_paper_m_berry_esseen.py compares
+# them).  Only the options M3 uses: finite [a, b], norm '2', GK21, no points, one worker.
+
+# Gauss-Kronrod 21 nodes and weights (the literals of scipy's _quadrature_gk21)
+_GK21_X = (0.995657163025808080735527280689003,
+    0.973906528517171720077964012084452,
+    0.930157491355708226001207180059508,
+    0.865063366688984510732096688423493,
+    0.780817726586416897063717578345042,
+    0.679409568299024406234327365114874,
+    0.562757134668604683339000099272694,
+    0.433395394129247190799265943165784,
+    0.294392862701460198131126603103866,
+    0.148874338981631210884826001129720,
+    0,
+    -0.148874338981631210884826001129720,
+    -0.294392862701460198131126603103866,
+    -0.433395394129247190799265943165784,
+    -0.562757134668604683339000099272694,
+    -0.679409568299024406234327365114874,
+    -0.780817726586416897063717578345042,
+    -0.865063366688984510732096688423493,
+    -0.930157491355708226001207180059508,
+    -0.973906528517171720077964012084452,
+    -0.995657163025808080735527280689003)
+
+_GK21_W = (0.066671344308688137593568809893332,
+    0.149451349150580593145776339657697,
+    0.219086362515982043995534934228163,
+    0.269266719309996355091226921569469,
+    0.295524224714752870173892994651338,
+    0.295524224714752870173892994651338,
+    0.269266719309996355091226921569469,
+    0.219086362515982043995534934228163,
+    0.149451349150580593145776339657697,
+    0.066671344308688137593568809893332)
+
+_GK21_V = (0.011694638867371874278064396062192,
+    0.032558162307964727478818972459390,
+    0.054755896574351996031381300244580,
+    0.075039674810919952767043140916190,
+    0.093125454583697605535065465083366,
+    0.109387158802297641899210590325805,
+    0.123491976262065851077958109831074,
+    0.134709217311473325928054001771707,
+    0.142775938577060080797094273138717,
+    0.147739104901338491374841515972068,
+    0.149445554002916905664936468389821,
+    0.147739104901338491374841515972068,
+    0.142775938577060080797094273138717,
+    0.134709217311473325928054001771707,
+    0.123491976262065851077958109831074,
+    0.109387158802297641899210590325805,
+    0.093125454583697605535065465083366,
+    0.075039674810919952767043140916190,
+    0.054755896574351996031381300244580,
+    0.032558162307964727478818972459390,
+    0.011694638867371874278064396062192)
+
+_GK21_V_COL = np.asarray(_GK21_V, dtype=float)[:, None, None]
+_GK21_W_COL = np.asarray(_GK21_W, dtype=float)[:, None, None]
+_QV_PARALLEL = 128  # quad_vec's parallel_count: intervals subdivided per round
+_QV_CACHE_BYTES = 100e6  # quad_vec's default cache_size (an LRU of panel integrals)
+_QV_BLOCK = 1 << 17  # integrand values evaluated per call (1 MB per array: stays in cache)
+
+
+class _Panels:
+    """scipy quad_vec's ``_quadrature_gk21(lo, hi, f, np.linalg.norm)`` for many panels at once.
+
+    ``fb(nodes, out)`` writes the integrand at a 1-D array of nodes into ``out`` (shape
+    ``(nodes, nx)``, each row equal to ``f`` at that node; ``nonneg``: it is never negative).
+    Panels go in groups of at most :data:`_QV_BLOCK` integrand values, through buffers allocated
+    once (fresh large arrays per group cost a page-fault storm)."""
+
+    def __init__(self, fb: Callable[[np.ndarray, np.ndarray], None], nx: int, nonneg: bool):
+        self.fb, self.nx, self.nonneg = fb, nx, nonneg
+        self.group = max(1, _QV_BLOCK // (len(_GK21_X) * max(nx, 1)))
+        self.size = 0
+
+    def _buffers(self, g: int) -> None:
+        if g > self.size:
+            self.size = min(max(g, 2 * self.size), self.group)
+            self.F = np.empty(len(_GK21_X) * self.size * self.nx)
+            self.P = np.empty_like(self.F)
+            self.work = np.empty((5, self.size, self.nx))
+
+    def __call__(self, lo: list[float], hi: list[float]) -> list[tuple[np.ndarray, float, float]]:
+        """``[(integral, error, rounding error), ...]`` for the panels ``[lo[j], hi[j]]``, in order."""
+        out: list[tuple[np.ndarray, float, float]] = []
+        for g0 in range(0, len(lo), self.group):
+            out += self._group(lo[g0:g0 + self.group], hi[g0:g0 + self.group])
+        return out
+
+    def _group(self, lo: list[float], hi: list[float]) -> list[tuple[np.ndarray, float, float]]:
+        g, nx, K = len(lo), self.nx, len(_GK21_X)
+        self._buffers(g)
+        a = np.asarray(lo, dtype=float)
+        b = np.asarray(hi, dtype=float)
+        c = 0.5 * (a + b)
+        h = 0.5 * (b - a)
+        nodes = (c[None, :] + h[None, :] * np.asarray(_GK21_X, dtype=float)[:, None]).ravel()  # node-major
+        flat = self.F[: K * g * nx].reshape(K * g, nx)
+        self.fb(nodes, flat)
+        F = flat.reshape(K, g, nx)
+        P = self.P[: K * g * nx].reshape(K, g, nx)
+        s_k, s_g, s_k_dabs, tmp, y0 = (w[:g] for w in self.work)
+        # the sums of scipy's _quadrature_gk, term by term in its order (the products elementwise, all
+        # at once; the additions one node at a time: the same roundings); each sum starts from the
+        # float 0.0 as there (0.0 + x is x, but for turning -0.0 into +0.0)
+        np.multiply(_GK21_V_COL, F, out=P)
+        s_k.fill(0.0)
+        for i in range(K):
+            s_k += P[i]
+        if self.nonneg:  # |f| = f (up to the sign of a zero, which cannot change a sum that starts at +0)
+            s_k_abs = s_k
+        else:
+            np.abs(F, out=P)
+            P *= _GK21_V_COL
+            s_k_abs = np.zeros((g, nx))
+            for i in range(K):
+                s_k_abs += P[i]
+        Pg = P[: len(_GK21_W)]
+        np.multiply(_GK21_W_COL, F[1::2], out=Pg)
+        s_g.fill(0.0)
+        for i in range(len(_GK21_W)):
+            s_g += Pg[i]
+        np.divide(s_k, 2.0, out=y0)
+        np.subtract(F, y0, out=P)
+        np.abs(P, out=P)
+        P *= _GK21_V_COL
+        s_k_dabs.fill(0.0)
+        for i in range(K):
+            s_k_dabs += P[i]
+        hc = h[:, None]
+        I_ = hc * s_k
+        E = np.subtract(s_k, s_g, out=s_g)
+        E *= hc
+        D = np.multiply(s_k_dabs, hc, out=s_k_dabs)
+        R = np.multiply((50 * sys.float_info.epsilon * h)[:, None], s_k_abs, out=tmp)
+        out = []
+        for j in range(g):
+            err = float(_norm2(E[j]))
+            dabs = float(_norm2(D[j]))
+            if dabs != 0 and err != 0:
+                err = dabs * min(1.0, (200 * err / dabs) ** 1.5)
+            round_err = float(_norm2(R[j]))
+            if round_err > sys.float_info.min:
+                err = max(err, round_err)
+            out.append((I_[j], err, round_err))
+        return out
+
+
+def _norm2(x: np.ndarray) -> np.floating:
+    """``np.linalg.norm`` of a 1-D float array (its code path: ``sqrt(x.dot(x))``)."""
+    return np.sqrt(x.dot(x))
+
+
+def _quad_vec_batched(fb: Callable[[np.ndarray, np.ndarray], None], a: float, b: float, nx: int, *,
+                      epsabs: float, epsrel: float, limit: int, nonneg: bool = False) -> tuple[np.ndarray, float]:
+    """``scipy.integrate.quad_vec(f, a, b, epsabs=epsabs, epsrel=epsrel, limit=limit)`` for a
+    vector integrand of length ``nx`` on a finite interval, bit for bit, with the nodes of each
+    round evaluated together by ``fb`` (see :class:`_Panels`)."""
+    a, b = float(a), float(b)
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise ValueError(f"invalid integration bounds a={a}, b={b}")
+    panels_of = _Panels(fb, nx, nonneg)
+    ((ig, err, rnd),) = panels_of([a], [b])
+    global_integral = ig.copy()
+    global_error, rounding_error = float(err), float(rnd)
+    cache: collections.OrderedDict = collections.OrderedDict()
+    cache_count = _QV_CACHE_BYTES // sys.getsizeof(ig.copy())
+
+    def remember(key: tuple[float, float], value: np.ndarray) -> None:  # scipy's LRUDict.__setitem__
+        existing = key in cache
+        cache[key] = value
+        if existing:
+            cache.move_to_end(key)
+        elif len(cache) > cache_count:
+            cache.popitem(last=False)
+
+    remember((a, b), ig)
+    intervals = [(-err, a, b)]
+    heapq.heapify(intervals)
+    while intervals and len(intervals) < limit:
+        tol = max(epsabs, float(epsrel * _norm2(global_integral)))
+        to_process = []
+        err_sum = 0.0
+        for j in range(_QV_PARALLEL):
+            if not intervals:
+                break
+            if j > 0 and err_sum > global_error - tol / 8:
+                break
+            neg_old_err, x1, x2 = heapq.heappop(intervals)
+            to_process.append((-neg_old_err, x1, x2, cache.pop((x1, x2), None)))
+            err_sum += -neg_old_err
+        lo, hi = [], []
+        for _, x1, x2, old in to_process:
+            mid = 0.5 * (x1 + x2)
+            lo += [x1, mid]
+            hi += [mid, x2]
+            if old is None:
+                lo.append(x1)
+                hi.append(x2)
+        panels = iter(panels_of(lo, hi))
+        for old_err, x1, x2, old in to_process:
+            mid = 0.5 * (x1 + x2)
+            s1, err1, round1 = next(panels)
+            s2, err2, round2 = next(panels)
+            if old is None:
+                old = next(panels)[0]
+            global_integral += s1 + s2 - old
+            global_error += err1 + err2 - old_err
+            rounding_error += round1 + round2
+            for y1, y2, ig_, e_ in ((x1, mid, s1, err1), (mid, x2, s2, err2)):
+                remember((y1, y2), ig_)
+                heapq.heappush(intervals, (-e_, y1, y2))
+        if len(intervals) >= 2:
+            tol = max(epsabs, float(epsrel * _norm2(global_integral)))
+            if global_error < tol / 8:
+                break
+            if global_error < rounding_error:
+                break
+        if not (np.isfinite(global_error) and np.isfinite(rounding_error)):
+            break
+    return global_integral, global_error + rounding_error
+
+
+_WINDOW_MIN = 256  # shortest evaluation vector worth skipping its saturated ends row by row
+
+
+def _sorted_finite(v: np.ndarray) -> bool:
+    """Whether ``v`` is long enough for :func:`_windows`, finite and non-decreasing."""
+    return bool(v.size >= _WINDOW_MIN and np.all(np.isfinite(v)) and np.all(v[1:] >= v[:-1]))
+
+
+def _windows(arg: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """For rows of ``arg`` that are non-decreasing and free of NaN: per row, the index ``i0`` where the
+    values ``<= lo`` end and ``i1`` where those ``>= hi`` begin (so ``[i0, i1)`` is the rest)."""
+    return np.count_nonzero(arg <= lo, axis=1), arg.shape[1] - np.count_nonzero(arg >= hi, axis=1)
+
+
 @dataclass(frozen=True)
 class CoordinateLaw:
     """The exact law of one noise coordinate ``N_ij`` (M3), parametrised by ``gj``, ``c``, ``r``."""
@@ -107,46 +359,94 @@ class CoordinateLaw:
         M3's run time)."""
         return _chi_pdf(s, self.r)
 
+    def _chi_pdf_nodes(self, s: np.ndarray) -> np.ndarray:
+        """:meth:`_chi_pdf` at each of the nodes ``s`` (1-D), as a column: the same ufuncs elementwise."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            val = np.exp(_chi_log_norm(self.r) + special.xlogy(self.r - 1.0, s) - 0.5 * s**2)
+        return np.where(s >= 0, val, 0.0)[:, None]
+
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        """Exact CDF (quadrature error below ``1e-11``; closed form when ``c = 0``)."""
+        """Exact CDF (quadrature error below ``1e-11``; closed form when ``c = 0``).
+
+        ``F(x) = int_0^smax Phi((r x - gj (s^2 - r)) / (c s)) chi_r(s) ds``, by quad_vec's adaptive
+        Gauss-Kronrod scheme (:func:`_quad_vec_batched`: its results bit for bit, nodes batched)."""
         x = np.atleast_1d(np.asarray(x, dtype=float))
         r, gj, c = self.r, self.gj, self.c
         if c == 0.0:
             return stats.chi2.cdf(r + r * x / gj, r)
+        rx = r * x
+        windowed = _sorted_finite(rx)
 
-        def f(s):
-            arg = (r * x - gj * (s * s - r)) / (c * max(s, 1e-300))
-            return special.ndtr(arg) * self._chi_pdf(s)
+        def fb(s, out):  # ndtr((r x - gj (s^2 - r)) / (c max(s, 1e-300))) chi_r(s), row per node
+            den = c * np.maximum(s, 1e-300)
+            np.subtract(rx[None, :], (gj * (s * s - r))[:, None], out=out)
+            np.divide(out, den[:, None], out=out)
+            if windowed and bool(np.all(den > 0)):
+                # each row is non-decreasing (rx is, and rounding is monotone) and has no NaN, so ndtr's
+                # exact 0 (arg <= -38) and exact 1 (arg >= 9) are a prefix and a suffix of it
+                for row, i0, i1 in zip(out, *_windows(out, -38.0, 9.0), strict=True):
+                    row[:i0] = 0.0
+                    row[i1:] = 1.0
+                    special.ndtr(row[i0:i1], out=row[i0:i1])
+            else:
+                special.ndtr(out, out=out)
+            np.multiply(out, self._chi_pdf_nodes(s), out=out)
 
-        val, _ = integrate.quad_vec(f, 0.0, self._smax(), epsabs=_QUAD_EPSABS, epsrel=1e-12, limit=400)
+        val, _ = _quad_vec_batched(fb, 0.0, self._smax(), x.size, epsabs=_QUAD_EPSABS, epsrel=1e-12, limit=400, nonneg=True)
         return np.clip(val, 0.0, 1.0)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
-        """Exact density (quadrature; closed form when ``c = 0``)."""
+        """Exact density (quadrature as in :meth:`cdf`; closed form when ``c = 0``)."""
         x = np.atleast_1d(np.asarray(x, dtype=float))
         r, gj, c = self.r, self.gj, self.c
         if c == 0.0:
             return stats.chi2.pdf(r + r * x / gj, r) * r / abs(gj)
+        rx = r * x
+        windowed = _sorted_finite(rx)
+        scratch: list[np.ndarray] = []
 
-        def f(s):
-            s = max(s, 1e-300)
-            arg = (r * x - gj * (s * s - r)) / (c * s)
-            return r / (c * s) * np.exp(-0.5 * arg * arg) / np.sqrt(2 * np.pi) * self._chi_pdf(s)
+        def fb(s, out):  # r/(c s) exp(-arg^2/2) / sqrt(2 pi) chi_r(s), s >= 1e-300, in that order
+            s = np.maximum(s, 1e-300)
+            cs = c * s
+            if not scratch or scratch[0].size < out.size:
+                scratch[:] = [np.empty(out.size)]
+            e = scratch[0][: out.size].reshape(out.shape)
+            np.subtract(rx[None, :], (gj * (s * s - r))[:, None], out=out)
+            np.divide(out, cs[:, None], out=out)  # arg
+            np.multiply(-0.5, out, out=e)
+            e *= out
+            if windowed and bool(np.all(cs > 0)):
+                # rows of arg are non-decreasing without NaN; |arg| >= 38.7 gives e <= -748 and exp(e) = 0
+                # exactly: a prefix and a suffix of each row
+                for row, i0, i1 in zip(e, *_windows(out, -38.7, 38.7), strict=True):
+                    row[:i0] = 0.0
+                    row[i1:] = 0.0
+                    np.exp(row[i0:i1], out=row[i0:i1])
+            else:
+                np.exp(e, out=e)
+            np.multiply((r / cs)[:, None], e, out=out)
+            np.divide(out, np.sqrt(2 * np.pi), out=out)
+            np.multiply(out, self._chi_pdf_nodes(s), out=out)
 
-        val, _ = integrate.quad_vec(f, 0.0, self._smax(), epsabs=1e-12, epsrel=1e-10, limit=400)
+        val, _ = _quad_vec_batched(fb, 0.0, self._smax(), x.size, epsabs=1e-12, epsrel=1e-10, limit=400, nonneg=True)
         return val
 
     def lyapunov_ratio(self) -> float:
-        """``rho / sigma_Y^3`` of one summand ``Y = gj (u^2 - 1) + c u v`` (exact quadrature)."""
-        gj, c = self.gj, self.c
-        sY = np.sqrt(2 * gj**2 + c**2)
+        """``rho / sigma_Y^3`` of one summand ``Y = gj (u^2 - 1) + c u v`` (exact quadrature; it does
+        not depend on ``r``, so it is computed once per ``(gj, c)``)."""
+        return _lyapunov_memo(self.gj, self.c)
 
-        def f(u):
-            return float(abs_third_moment_normal(gj * (u * u - 1), c * abs(u))) * np.exp(-u * u / 2) / np.sqrt(2 * np.pi)
 
-        pts = [-1.0, 1.0] if gj != 0 else None
-        rho, _ = integrate.quad(f, -40, 40, points=pts, epsabs=1e-13, epsrel=1e-12, limit=400)
-        return float(rho / sY**3)
+@functools.lru_cache(maxsize=1024)
+def _lyapunov_memo(gj: float, c: float) -> float:
+    sY = np.sqrt(2 * gj**2 + c**2)
+
+    def f(u):
+        return float(abs_third_moment_normal(gj * (u * u - 1), c * abs(u))) * np.exp(-u * u / 2) / np.sqrt(2 * np.pi)
+
+    pts = [-1.0, 1.0] if gj != 0 else None
+    rho, _ = integrate.quad(f, -40, 40, points=pts, epsabs=1e-13, epsrel=1e-12, limit=400)
+    return float(rho / sY**3)
 
 
 def coordinate_law(G: np.ndarray, i: int, j: int, r: int) -> CoordinateLaw:
@@ -257,8 +557,17 @@ def _crossings(law: CoordinateLaw, *, L: float = 40.0, npts: int = 4001) -> tupl
 
 def clear_caches() -> None:
     """Forget the memoised crossings and distances (for tests that replace the law's density)."""
-    for f in (_crossings_memo, _kolmogorov_memo, _tv_memo):
+    for f in (_crossings_memo, _kolmogorov_memo, _tv_memo, _lyapunov_memo):
         f.cache_clear()
+
+
+def _cell_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The 10 interior points of ``np.linspace(lo[k], hi[k], 12)`` for every cell ``k``, concatenated
+    (one vectorised linspace: the same ``start + i * step`` per cell, unless a step underflows to 0,
+    where linspace changes its formula for the whole batch: then cell by cell)."""
+    if np.any((hi - lo) / 11 == 0):
+        return np.concatenate([np.linspace(a, b, 12)[1:-1] for a, b in zip(lo, hi, strict=True)])
+    return np.linspace(lo, hi, 12, axis=1)[:, 1:-1].ravel()
 
 
 def kolmogorov_distance(law: CoordinateLaw, *, L: float = 80.0, npts: int = 3001, refine: int = 3) -> tuple[float, float, float]:
@@ -285,7 +594,7 @@ def _kolmogorov_memo(law: CoordinateLaw, L: float, npts: int, refine: int) -> tu
     exact = float(vals[best]) if vals.size else 0.0
     zstar = float(cand[best]) if vals.size else float("nan")
     z = _grid(L, npts)
-    extra = np.concatenate([c + np.linspace(-1e-3, 1e-3, 41) for c in cand]) if cand.size else np.zeros(0)
+    extra = (cand[:, None] + np.linspace(-1e-3, 1e-3, 41)[None, :]).ravel()  # 41 points around each candidate
     z = np.unique(np.concatenate([z, extra]))
     F = law.cdf(z * s)
     P = special.ndtr(z)
@@ -296,7 +605,7 @@ def _kolmogorov_memo(law: CoordinateLaw, L: float, npts: int, refine: int) -> tu
         bad = np.nonzero(cell_up > exact + 1e-7)[0]
         if bad.size == 0 or it == refine:
             break
-        new = np.concatenate([np.linspace(z[b], z[b + 1], 12)[1:-1] for b in bad[:400]])
+        new = _cell_points(z[bad[:400]], z[bad[:400] + 1])
         z = np.concatenate([z, new])
         order = np.argsort(z)
         z = z[order]
@@ -372,14 +681,55 @@ def tv_distance_quadrature(law: CoordinateLaw) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- one row
 
 
+@functools.cache
+def _chi2_log_consts(r: int) -> tuple[float, float]:
+    # gammaln(df/2.) + (log(2) df)/2., subtracted in the order scipy's chi2._logpdf subtracts them
+    return float(special.gammaln(r / 2.0)), float((np.log(2) * r) / 2.0)
+
+
+def _chi2_logpdf(y: float, r: int) -> float:
+    """``stats.chi2.logpdf(y, r)`` for a scalar ``y > 0``, bit for bit (scipy's ``_logpdf`` formula,
+    the same ufuncs in the same order, without the generic dispatch: the row quadrature calls it
+    ~20k times per rank and the dispatch was 90% of M3's row check)."""
+    gl, l2 = _chi2_log_consts(r)
+    return float(special.xlogy(r / 2.0 - 1, y) - y / 2.0 - gl - l2)
+
+
+def _norm_logpdf(x: float, scale: np.float64) -> float:
+    """``stats.norm.logpdf(x, scale=scale)`` for scalars (``scale > 0``), bit for bit."""
+    z = x / scale
+    return float(-(z * z) / 2.0 - _NORM_LOG_C - np.log(scale))
+
+
+_NORM_LOG_C = np.log(np.sqrt(2 * np.pi))  # scipy's _norm_pdf_logC
+
+
+def _chi2_cdf(v: float, m: int) -> float:
+    """``stats.chi2.cdf(v, m)`` for a scalar, bit for bit (0 below the open support, 1 at +inf)."""
+    if v != v:
+        return float("nan")
+    if v >= np.inf:
+        return 1.0
+    return float(special.chdtr(m, v)) if v > 0 else 0.0
+
+
+def _chi2_sf(v: float, m: int) -> float:
+    """``stats.chi2.sf(v, m)`` for a scalar, bit for bit (1 at or below 0, 0 at +inf)."""
+    if v != v:
+        return float("nan")
+    if v <= 0:
+        return 1.0
+    return float(special.chdtrc(m, v)) if v < np.inf else 0.0
+
+
 def _row_tv_integrand(x: float, n: int, r: int) -> float:
     """``int (f - q)^+ dy`` over the last ``n - 1`` coordinates at first coordinate ``x`` (see
     :func:`row_tv_distance`): both are centred normals in ``y``, so the set where ``f > q`` is a
     ball or its complement in ``|y|^2`` and the masses are chi-square CDFs with ``n - 1`` dof."""
     if x <= -1.0:
         return 0.0
-    la = float(stats.chi2.logpdf(r * (x + 1.0), r)) + np.log(r)  # density of V_1 = chi^2_r / r - 1
-    lb = float(stats.norm.logpdf(x, scale=np.sqrt(2.0 / r)))  # its Gaussian counterpart, variance 2/r
+    la = _chi2_logpdf(r * (x + 1.0), r) + np.log(r)  # density of V_1 = chi^2_r / r - 1
+    lb = _norm_logpdf(x, np.sqrt(2.0 / r))  # its Gaussian counterpart, variance 2/r
     a, b, m = np.exp(la), np.exp(lb), n - 1
     if m == 0 or x == 0.0:
         return max(a - b, 0.0)
@@ -387,11 +737,11 @@ def _row_tv_integrand(x: float, n: int, r: int) -> float:
     c = la - lb - 0.5 * m * np.log(x + 1.0)  # f > q  <=>  c - k |y|^2 > 0
     k = -r * x / (2.0 * (x + 1.0))
     if k > 0:  # x < 0: f > q inside the ball |y|^2 < c / k
-        return 0.0 if c <= 0 else float(a * stats.chi2.cdf(c / k / s1, m) - b * stats.chi2.cdf(c / k / s2, m))
+        return 0.0 if c <= 0 else float(a * _chi2_cdf(c / k / s1, m) - b * _chi2_cdf(c / k / s2, m))
     if c >= 0:  # x > 0, c >= 0: f > q for every y
         return float(a - b)
     t = c / k  # x > 0: f > q outside the ball |y|^2 > t
-    return float(a * stats.chi2.sf(t / s1, m) - b * stats.chi2.sf(t / s2, m))
+    return float(a * _chi2_sf(t / s1, m) - b * _chi2_sf(t / s2, m))
 
 
 def row_tv_distance(n: int, r: int) -> tuple[float, float]:

@@ -4,7 +4,7 @@ Berry-Esseen bound recomputed with mpmath, and the whole-matrix counterexample r
 import mpmath as mp
 import numpy as np
 import pytest
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 from lora_theorems.numerics.paper_m.berry_esseen import (
     BE_CONSTANT,
@@ -293,3 +293,98 @@ def test_row_tv_is_between_its_projection_and_one_and_decays_like_sqrt_n_over_r(
         a, b = row_tv_distance(n, 128)[0], row_tv_distance(n, 256)[0]
         assert np.log(b / a) / np.log(2) == pytest.approx(-0.5, abs=0.02)
         assert b * np.sqrt(256 / n) == pytest.approx(1 / 3, abs=0.03)
+
+
+def _scipy_quad_vec_law(law, x, which):
+    """The exact CDF / density as the code had them: scipy's quad_vec over a per-node integrand."""
+    from lora_theorems.numerics.paper_m.berry_esseen import _chi_pdf
+
+    r, gj, c = law.r, law.gj, law.c
+    smax = float(np.sqrt(stats.chi2.isf(1e-17, r)))
+    if which == "cdf":
+        def f(s):
+            return special.ndtr((r * x - gj * (s * s - r)) / (c * max(s, 1e-300))) * _chi_pdf(s, r)
+
+        return np.clip(integrate.quad_vec(f, 0.0, smax, epsabs=1e-12, epsrel=1e-12, limit=400)[0], 0.0, 1.0)
+
+    def f(s):
+        s = max(s, 1e-300)
+        arg = (r * x - gj * (s * s - r)) / (c * s)
+        return r / (c * s) * np.exp(-0.5 * arg * arg) / np.sqrt(2 * np.pi) * _chi_pdf(s, r)
+
+    return integrate.quad_vec(f, 0.0, smax, epsabs=1e-12, epsrel=1e-10, limit=400)[0]
+
+
+@pytest.mark.claim("M3")
+@pytest.mark.parametrize("gj,c,r", [(0.5, float(np.sqrt(0.75)), 4), (0.0, 1.0, 2), (0.9, float(np.sqrt(0.19)), 16)])
+def test_batched_quadrature_is_quad_vecs_bits(gj, c, r):
+    """The CDF and density evaluate quad_vec's Gauss-Kronrod nodes in batches (_quad_vec_batched); the
+    panels, error estimates and roundings must be quad_vec's, so the values are the same floats (M3's
+    evidence the same bytes): one point (the root finder's calls), a sorted grid wide enough to saturate
+    (its rows are evaluated in windows: the crossings' scan, the Kolmogorov grid) and an unsorted vector."""
+    law = CoordinateLaw(gj, c, r)
+    rng = np.random.default_rng(7)
+    grid = np.sinh(np.linspace(-4.4, 4.4, 401)) * law.sigma  # |z| up to 40: ndtr and exp saturate at the ends
+    for x in (np.array([0.37 * law.sigma]), np.sort(rng.normal(size=9)) * 3 * law.sigma, grid, rng.permutation(grid)):
+        assert law.cdf(x).tobytes() == _scipy_quad_vec_law(law, x, "cdf").tobytes()
+        assert law.pdf(x).tobytes() == _scipy_quad_vec_law(law, x, "pdf").tobytes()
+
+
+@pytest.mark.claim("M3")
+@pytest.mark.parametrize("cached", [None, 12])
+def test_batched_quadrature_general_integrand(monkeypatch, cached):
+    """_quad_vec_batched without the non-negativity shortcut (a sign-changing integrand, so |f| enters the
+    rounding-error estimate), with quad_vec's default interval cache and with one so small that panels are
+    evicted and recomputed: quad_vec's values and error bit for bit."""
+    import sys
+
+    from lora_theorems.numerics.paper_m import berry_esseen as be
+
+    cache_size = be._QV_CACHE_BYTES if cached is None else cached * sys.getsizeof(np.empty(7))
+    monkeypatch.setattr(be, "_QV_CACHE_BYTES", cache_size)
+
+    x = np.linspace(0.5, 8.0, 7)  # oscillating: 36 panels, 79 evaluated (with the small cache)
+
+    def f(s):
+        return np.sin(x * s) * np.exp(-0.3 * s)
+
+    def fb(s, out):
+        np.multiply(s[:, None], x[None, :], out=out)
+        np.sin(out, out=out)
+        np.multiply(out, np.exp(-0.3 * s)[:, None], out=out)
+
+    ref, ref_err = integrate.quad_vec(f, 0.0, 40.0, epsabs=1e-13, epsrel=1e-12, limit=200, cache_size=cache_size)
+    val, err = be._quad_vec_batched(fb, 0.0, 40.0, x.size, epsabs=1e-13, epsrel=1e-12, limit=200)
+    assert val.tobytes() == ref.tobytes() and err == ref_err
+
+
+@pytest.mark.claim("M3")
+def test_row_integrand_is_scipys_bits():
+    """The row quadrature's integrand skips scipy.stats' dispatch (chi2 / norm logpdf, chi2 cdf / sf); it must
+    be the same floats as with scipy.stats (so M3's row evidence is the same bytes)."""
+    from lora_theorems.numerics.paper_m.berry_esseen import _row_tv_integrand
+
+    def reference(x, n, r):
+        if x <= -1.0:
+            return 0.0
+        la = float(stats.chi2.logpdf(r * (x + 1.0), r)) + np.log(r)
+        lb = float(stats.norm.logpdf(x, scale=np.sqrt(2.0 / r)))
+        a, b, m = np.exp(la), np.exp(lb), n - 1
+        if m == 0 or x == 0.0:
+            return max(a - b, 0.0)
+        s1, s2 = (x + 1.0) / r, 1.0 / r
+        c = la - lb - 0.5 * m * np.log(x + 1.0)
+        k = -r * x / (2.0 * (x + 1.0))
+        if k > 0:
+            return 0.0 if c <= 0 else float(a * stats.chi2.cdf(c / k / s1, m) - b * stats.chi2.cdf(c / k / s2, m))
+        if c >= 0:
+            return float(a - b)
+        t = c / k
+        return float(a * stats.chi2.sf(t / s1, m) - b * stats.chi2.sf(t / s2, m))
+
+    rng = np.random.default_rng(11)
+    xs = np.concatenate([rng.uniform(-1.1, 3.0, 150), rng.uniform(-1.0, -0.999, 20), [0.0, -1.0, 1e-300, -1 + 1e-16, 40.0]])
+    for n in (1, 2, 8):
+        for r in (1, 3, 16, 256):
+            for x in xs:
+                assert _row_tv_integrand(float(x), n, r) == reference(float(x), n, r)

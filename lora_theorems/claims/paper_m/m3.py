@@ -98,6 +98,11 @@ CLAIM = Claim(
 )
 
 
+#: Checks that read the same memoised per-coordinate laws (numerics.paper_m.berry_esseen: the crossings
+#: of f = phi, the exact TV and Kolmogorov distances, the Lyapunov ratios): a parallel run keeps them in
+#: one worker (:mod:`lora_theorems.runner`), so each is computed once per run.
+RUN_TOGETHER = (("m3_coordinate_kolmogorov", "m3_coordinate_tv", "m3_coordinate_marginal"),)
+
 #: the direction theta = |G_ij| / ||G_i.|| of the coordinate (0: G_ij = 0, symmetric law; 1: c = 0, chi-square)
 THETAS = Grid(quick=[0.0, 0.5, 1.0], full=[0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
 RANKS = Grid(quick=[1, 2, 4, 16, 64], full=[1, 2, 3, 4, 6, 8, 16, 32, 64, 128, 256])
