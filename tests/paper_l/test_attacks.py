@@ -237,3 +237,26 @@ def test_a_copy_trains_to_the_same_bits_alone_and_in_a_batch(pre):
     for hb, ha in zip(batch, alone, strict=True):
         for mb, ma in zip(hb, ha, strict=True):
             assert np.asarray(mb)[:3].tobytes() == np.repeat(ma, 3).tobytes()
+
+
+@pytest.mark.claim("L8")
+def test_eigh_of_a_power_of_four_multiple_is_the_scaled_eigh(pre):
+    """What _eigh_reusing relies on: variances 4^j apart give LoRA kernels 4^j apart bit for bit, and LAPACK's
+    eigh of 4^j K is (4^j lambda, U) bit for bit; the store returns exactly what eigh computes afresh."""
+    base = at._kernel_base_default("relu")
+    Z = np.random.default_rng(9).standard_normal((3, 4, at.WIDTH))
+    Ks = {v: at.lora_kernel_blocks(base["f_tr"], base["f_tr"], Z * math.sqrt(v)) for v in (1 / 16, 1 / 4, 1.0, 1 / 48)}
+    lam, U = np.linalg.eigh(Ks[1 / 16])
+    for v in (1 / 4, 1.0):
+        assert np.array_equal(Ks[v], Ks[1 / 16] * (16 * v))
+        lv, Uv = np.linalg.eigh(Ks[v])
+        assert np.array_equal(lv, lam * (16 * v)) and np.array_equal(Uv, U)
+    key = ("test", id(Ks))
+    for v in (1 / 16, 1.0, 1 / 48, 1 / 4):  # 1/48 is another class: decomposed afresh
+        got = at._eigh_reusing(Ks[v], key, v)
+        fresh = np.linalg.eigh(Ks[v])
+        assert got[0].tobytes() == fresh[0].tobytes() and got[1].tobytes() == fresh[1].tobytes()
+    # a kernel that is not the stored one times 4^j is decomposed, not read from the store
+    other = Ks[1.0].copy()
+    other[:, 0, 0] += 1e-9
+    assert np.array_equal(at._eigh_reusing(other, key, 1.0)[0], np.linalg.eigh(other)[0])
