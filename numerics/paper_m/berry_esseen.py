@@ -166,11 +166,12 @@ class _Panels:
     """scipy quad_vec's ``_quadrature_gk21(lo, hi, f, np.linalg.norm)`` for many panels at once.
 
     ``fb(nodes, out)`` writes the integrand at a 1-D array of nodes into ``out`` (shape
-    ``(nodes, nx)``, each row equal to ``f`` at that node; ``nonneg``: it is never negative).
+    ``(nodes, nx)``, each row equal to ``f`` at that node; ``nonneg``: it is never negative), and
+    returns ``None`` or a column span ``(j0, j1)`` outside which every value it wrote is +-0.
     Panels go in groups of at most :data:`_QV_BLOCK` integrand values, through buffers allocated
     once (fresh large arrays per group cost a page-fault storm)."""
 
-    def __init__(self, fb: Callable[[np.ndarray, np.ndarray], None], nx: int, nonneg: bool):
+    def __init__(self, fb: Callable[[np.ndarray, np.ndarray], tuple[int, int] | None], nx: int, nonneg: bool):
         self.fb, self.nx, self.nonneg = fb, nx, nonneg
         self.group = max(1, _QV_BLOCK // (len(_GK21_X) * max(nx, 1)))
         self.size = 0
@@ -198,37 +199,41 @@ class _Panels:
         h = 0.5 * (b - a)
         nodes = (c[None, :] + h[None, :] * np.asarray(_GK21_X, dtype=float)[:, None]).ravel()  # node-major
         flat = self.F[: K * g * nx].reshape(K * g, nx)
-        self.fb(nodes, flat)
+        span = self.fb(nodes, flat)
         F = flat.reshape(K, g, nx)
         P = self.P[: K * g * nx].reshape(K, g, nx)
         s_k, s_g, s_k_dabs, tmp, y0 = (w[:g] for w in self.work)
         # the sums of scipy's _quadrature_gk, term by term in its order (the products elementwise, all
         # at once; the additions one node at a time: the same roundings); each sum starts from the
-        # float 0.0 as there (0.0 + x is x, but for turning -0.0 into +0.0)
-        np.multiply(_GK21_V_COL, F, out=P)
-        s_k.fill(0.0)
+        # float 0.0 as there (0.0 + x is x, but for turning -0.0 into +0.0).  Where fb reports a
+        # span, every value outside it is +-0, so all sums are exactly +0.0 there: they are only
+        # computed inside (the vectors keep their length, so the norms below are unchanged)
+        cols = slice(None) if span is None else slice(*span)
+        for w in (s_k, s_g, s_k_dabs, y0):
+            w.fill(0.0)
+        Fc, Pc = F[:, :, cols], P[:, :, cols]
+        s_kc, s_gc, s_k_dabsc, y0c = s_k[:, cols], s_g[:, cols], s_k_dabs[:, cols], y0[:, cols]
+        np.multiply(_GK21_V_COL, Fc, out=Pc)
         for i in range(K):
-            s_k += P[i]
+            s_kc += Pc[i]
         if self.nonneg:  # |f| = f (up to the sign of a zero, which cannot change a sum that starts at +0)
             s_k_abs = s_k
         else:
-            np.abs(F, out=P)
-            P *= _GK21_V_COL
             s_k_abs = np.zeros((g, nx))
+            np.abs(Fc, out=Pc)
+            Pc *= _GK21_V_COL
             for i in range(K):
-                s_k_abs += P[i]
-        Pg = P[: len(_GK21_W)]
-        np.multiply(_GK21_W_COL, F[1::2], out=Pg)
-        s_g.fill(0.0)
+                s_k_abs[:, cols] += Pc[i]
+        Pg = Pc[: len(_GK21_W)]
+        np.multiply(_GK21_W_COL, Fc[1::2], out=Pg)
         for i in range(len(_GK21_W)):
-            s_g += Pg[i]
-        np.divide(s_k, 2.0, out=y0)
-        np.subtract(F, y0, out=P)
-        np.abs(P, out=P)
-        P *= _GK21_V_COL
-        s_k_dabs.fill(0.0)
+            s_gc += Pg[i]
+        np.divide(s_kc, 2.0, out=y0c)
+        np.subtract(Fc, y0c, out=Pc)
+        np.abs(Pc, out=Pc)
+        Pc *= _GK21_V_COL
         for i in range(K):
-            s_k_dabs += P[i]
+            s_k_dabsc += Pc[i]
         hc = h[:, None]
         I_ = hc * s_k
         E = np.subtract(s_k, s_g, out=s_g)
@@ -253,7 +258,7 @@ def _norm2(x: np.ndarray) -> np.floating:
     return np.sqrt(x.dot(x))
 
 
-def _quad_vec_batched(fb: Callable[[np.ndarray, np.ndarray], None], a: float, b: float, nx: int, *,
+def _quad_vec_batched(fb: Callable[[np.ndarray, np.ndarray], tuple[int, int] | None], a: float, b: float, nx: int, *,
                       epsabs: float, epsrel: float, limit: int, nonneg: bool = False) -> tuple[np.ndarray, float]:
     """``scipy.integrate.quad_vec(f, a, b, epsabs=epsabs, epsrel=epsrel, limit=limit)`` for a
     vector integrand of length ``nx`` on a finite interval, bit for bit, with the nodes of each
@@ -377,7 +382,7 @@ class CoordinateLaw:
         rx = r * x
         windowed = _sorted_finite(rx)
 
-        def fb(s, out):  # ndtr((r x - gj (s^2 - r)) / (c max(s, 1e-300))) chi_r(s), row per node
+        def fb(s, out) -> None:  # ndtr((r x - gj (s^2 - r)) / (c max(s, 1e-300))) chi_r(s), row per node
             den = c * np.maximum(s, 1e-300)
             np.subtract(rx[None, :], (gj * (s * s - r))[:, None], out=out)
             np.divide(out, den[:, None], out=out)
@@ -405,7 +410,7 @@ class CoordinateLaw:
         windowed = _sorted_finite(rx)
         scratch: list[np.ndarray] = []
 
-        def fb(s, out):  # r/(c s) exp(-arg^2/2) / sqrt(2 pi) chi_r(s), s >= 1e-300, in that order
+        def fb(s, out) -> tuple[int, int] | None:  # r/(c s) exp(-arg^2/2) / sqrt(2 pi) chi_r(s), s >= 1e-300
             s = np.maximum(s, 1e-300)
             cs = c * s
             if not scratch or scratch[0].size < out.size:
@@ -415,18 +420,24 @@ class CoordinateLaw:
             np.divide(out, cs[:, None], out=out)  # arg
             np.multiply(-0.5, out, out=e)
             e *= out
+            span = None
             if windowed and bool(np.all(cs > 0)):
                 # rows of arg are non-decreasing without NaN; |arg| >= 38.7 gives e <= -748 and exp(e) = 0
                 # exactly: a prefix and a suffix of each row
-                for row, i0, i1 in zip(e, *_windows(out, -38.7, 38.7), strict=True):
+                lo, hi = _windows(out, -38.7, 38.7)
+                for row, i0, i1 in zip(e, lo, hi, strict=True):
                     row[:i0] = 0.0
                     row[i1:] = 0.0
                     np.exp(row[i0:i1], out=row[i0:i1])
+                span = (int(lo.min()), max(int(hi.max()), int(lo.min())))
             else:
                 np.exp(e, out=e)
-            np.multiply((r / cs)[:, None], e, out=out)
+            pre, chi = r / cs, self._chi_pdf_nodes(s)
+            np.multiply(pre[:, None], e, out=out)
             np.divide(out, np.sqrt(2 * np.pi), out=out)
-            np.multiply(out, self._chi_pdf_nodes(s), out=out)
+            np.multiply(out, chi, out=out)
+            # outside the windows the value is pre * 0 / sqrt(2 pi) * chi: +0 when both factors are finite
+            return span if span is not None and bool(np.all(np.isfinite(pre)) and np.all(np.isfinite(chi))) else None
 
         val, _ = _quad_vec_batched(fb, 0.0, self._smax(), x.size, epsabs=1e-12, epsrel=1e-10, limit=400, nonneg=True)
         return val
