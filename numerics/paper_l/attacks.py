@@ -475,16 +475,17 @@ def _kernel_ff(base: dict, task: DigitsTask, attack: str, masks: np.ndarray) -> 
 
 
 def _kernel_lora_clean(base: dict, task: DigitsTask, A: np.ndarray,
-                       eigh: Callable[[np.ndarray], tuple] = np.linalg.eigh) -> tuple:
+                       eigh: Callable[[np.ndarray], tuple] = np.linalg.eigh, Kl_ev: np.ndarray | None = None) -> tuple:
     """LoRA trained on clean data in the kernel regime: clean test accuracy over the time grid, the
     fit on the training set, and the eigendecomposition and ridge of the clean kernel (label flips reuse them).
     Independent of the attack and its rate (one computation per rank, variance).  ``eigh``: how to
-    decompose the kernel (:func:`_eigh_reusing` with the default network)."""
+    decompose the kernel (:func:`_eigh_reusing` with the default network); ``Kl_ev``: the eval-train
+    kernel block, if already computed."""
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
     seeds = A.shape[0]
     resid_clean = np.broadcast_to(task.y_train, (seeds, len(task.y_train))) - f_tr[0]
     Kl_tr = lora_kernel_blocks(f_tr, f_tr, A)
-    Kl_ev = lora_kernel_blocks(f_ev, f_tr, A)
+    Kl_ev = lora_kernel_blocks(f_ev, f_tr, A) if Kl_ev is None else Kl_ev
     eig = eigh(Kl_tr)
     pl_clean = f_ev[0] + linearized_predictions(Kl_tr, Kl_ev, resid_clean, taus, _ridge(Kl_tr), eig)
     tr_pred_l = f_tr[0] + linearized_predictions(Kl_tr, Kl_tr, resid_clean, taus[:0], _ridge(Kl_tr), eig)[:, -1]
@@ -512,7 +513,7 @@ def _kernel_ff_default(activation: str, attack: str, rate: float, seeds: int, se
     return _readonly(_kernel_ff(_kernel_base_default(activation), task, attack, masks))
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _triggered_parts_default(activation: str, attack: str, rate: float, seeds: int, seed: int) -> tuple:
     """Backdoor, default network and data: per seed, the triggered training features and the factors
     $\\delta\\cdot\\delta'$ of LoRA's train-train and eval-train kernel blocks on them, which do not depend
@@ -536,7 +537,19 @@ def _kernel_lora_clean_default(activation: str, rank: int, variance: float, seed
     A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
     key = ("clean", activation, rank, seeds, seed)
     return _readonly(_kernel_lora_clean(_kernel_base_default(activation), digits_task(), A,
-                                        lambda K: _eigh_reusing(K, key, variance)))
+                                        lambda K: _eigh_reusing(K, key, variance),
+                                        _kernel_lora_eval_default(activation, rank, variance, seeds, seed)))
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel_lora_eval_default(activation: str, rank: int, variance: float, seeds: int, seed: int) -> np.ndarray:
+    """LoRA's eval-train kernel block (default network and data), ``(seeds, M, N)``: the clean run and the label
+    flips at every rate read it (the sweep runs a configuration's rates one after another; one is kept)."""
+    pre = pretrained_network(0, activation)
+    a_rng, _ = _seed_streams(seed, "label-flip", 0.0)
+    A = _draw_A(a_rng, seeds, pre.width)[:, :rank, :] * math.sqrt(variance)
+    base = _kernel_base_default(activation)
+    return _readonly((lora_kernel_blocks(base["f_ev"], base["f_tr"], A),))[0]
 
 
 #: recent LoRA kernel eigendecompositions, by configuration and power-of-4 class of the variance
@@ -599,7 +612,9 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
     _, y_pois = _poisoned(attack, task, masks)
     if attack == "label-flip":  # the clean kernel (its eigendecomposition and ridge), trained on flipped labels
-        Kle_p, f0p = lora_kernel_blocks(f_ev, f_tr, A), f_tr[0]
+        Kle_p = _kernel_lora_eval_default(activation, rank, variance, seeds, seed) if default else \
+            lora_kernel_blocks(f_ev, f_tr, A)
+        f0p = f_tr[0]
         pl_p = f_ev[0] + linearized_predictions(None, Kle_p, y_pois - f0p, taus, ridge_l, (lam, U))
     elif default:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
         parts = _triggered_parts_default(activation, attack, rate, seeds, seed)
