@@ -36,10 +36,10 @@ def auc_batch(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """H3: scikit-learn's digits, pixels scaled to [0, 1] (features 64, classes 10)."""
-    from sklearn.datasets import load_digits
+    from lora_theorems.numerics.datasets import digits_raw
 
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y.astype(int)
+    pixels, digit = digits_raw()
+    return pixels / 16.0, digit.astype(int)
 
 
 def _softmax_lp(O: np.ndarray) -> np.ndarray:
@@ -131,8 +131,12 @@ def mia_experiment(
 # ----------------------------------------------------------------------------- M4: one clipped LoRA-FA step
 
 
+def _T(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, 1, 2)
+
+
 def _losses(W1: np.ndarray, W2: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    lp = _softmax_lp(np.einsum("skh,snh->snk", W2, np.maximum(np.einsum("shd,snd->snh", W1, X), 0.0)))
+    lp = _softmax_lp(np.maximum(X @ _T(W1), 0.0) @ _T(W2))
     return -np.take_along_axis(lp, y[..., None], -1)[..., 0]
 
 
@@ -160,15 +164,16 @@ def canary_step_scores(
     """
     b = validate_positive_int(members, "members")
     Xm, Ym = X[:, :b], np.eye(W2.shape[1])[y[:, :b]]
-    Z = np.einsum("shd,snd->snh", W1, Xm)
+    # batched matrix products (BLAS), seeds on the leading axis
+    Z = Xm @ _T(W1)
     H = np.maximum(Z, 0.0)
-    dO = np.exp(_softmax_lp(np.einsum("skh,snh->snk", W2, H))) - Ym
-    dH = np.einsum("snk,skh->snh", dO, W2) * (Z > 0)
+    dO = np.exp(_softmax_lp(H @ _T(W2))) - Ym
+    dH = (dO @ W2) * (Z > 0)
     # per-example norms without forming per-example gradients: ||u x^T||_F = ||u|| ||x||
     nrm = np.sqrt((dH**2).sum(-1) * (Xm**2).sum(-1) + (dO**2).sum(-1) * (H**2).sum(-1))
     f = np.minimum(1.0, C / np.maximum(nrm, 1e-300))[..., None]
-    G1 = np.einsum("snh,snd->shd", dH * f, Xm) / b
-    G2 = np.einsum("snk,snh->skh", dO * f, H) / b
+    G1 = _T(dH * f) @ Xm / b
+    G2 = _T(dO * f) @ H / b
     if noise is None:
         V1 = W1 + (-lr * G1 @ np.swapaxes(A1, 1, 2)) @ A1  # B_1 = -lr dL/dB = -lr G A^T, merged: B_1 A
         V2 = W2 + (-lr * G2 @ np.swapaxes(A2, 1, 2)) @ A2

@@ -50,6 +50,7 @@ import numpy as np
 
 from lora_theorems.validate import validate_positive_int, validate_rank, validate_seed, validate_variance
 
+from ..datasets import digits_raw
 from .empirical import empirical_ntk, forward, gd_train, init_fc_params
 
 __all__ = [
@@ -127,7 +128,7 @@ def digits_task(n_train: int = 200, n_test: int = 300, n_src: int = 600) -> Digi
     n_train = validate_positive_int(n_train, "n_train")
     n_test = validate_positive_int(n_test, "n_test")
     n_src = validate_positive_int(n_src, "n_src")
-    pixels, digit = _load_digits()
+    pixels, digit = digits_raw()
     X = pixels.astype(np.float64) / 16.0
     if n_src + n_train + n_test > len(X):
         raise ValueError(f"n_src + n_train + n_test must be at most {len(X)}")
@@ -140,28 +141,6 @@ def digits_task(n_train: int = 200, n_test: int = 300, n_src: int = 600) -> Digi
     for a in (out.X_src, out.y_src, out.X_train, out.y_train, out.X_test, out.y_test):
         a.setflags(write=False)
     return out
-
-
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled digits: (pixels ``(1797, 64)``, digit), as ``sklearn.datasets.load_digits``
-    returns them.  That function parses ``sklearn/datasets/data/digits.csv.gz`` with ``np.loadtxt``; the
-    file is read here the same way without importing scikit-learn (about 0.8 s of CPU), and through
-    ``load_digits`` where it is not a plain file."""
-    import gzip
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("sklearn")  # locates the package, does not import it
-    for root in (spec.submodule_search_locations or []) if spec is not None else []:
-        path = os.path.join(root, "datasets", "data", "digits.csv.gz")
-        if os.path.isfile(path):
-            with gzip.open(path, mode="rt", encoding="utf-8") as f:
-                data = np.loadtxt(f, delimiter=",")
-            return data[:, :-1], data[:, -1].astype(int, copy=False)
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    return bunch.data, bunch.target
 
 
 def add_trigger(X: np.ndarray) -> np.ndarray:

@@ -219,7 +219,9 @@ def test_rank_one_update_is_the_product_numpy_matmul_computes():
 def test_digits_are_read_as_sklearn_loads_them():
     from sklearn.datasets import load_digits
 
-    pixels, digit = at._load_digits()
+    from lora_theorems.numerics.datasets import digits_raw
+
+    pixels, digit = digits_raw()
     ref = load_digits()
     assert pixels.dtype == ref.data.dtype and pixels.tobytes() == ref.data.tobytes()
     assert np.array_equal(digit, ref.target)
