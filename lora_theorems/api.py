@@ -16,9 +16,9 @@ from typing import Any
 
 from .checks import run_check
 from .config import RunConfig, validate_backend
-from .ledger import Claim, ClaimResult, Derivation, EvidenceKind, jsonable
+from .ledger import Claim, ClaimResult, Derivation, Evidence, EvidenceKind, jsonable
 from .registry import all_claims, checks_of, get_claim, resolve_ids
-from .runner import run_tasks, tasks_of
+from .runner import Workers, run_tasks, tasks_of
 from .validate import validate_seed
 
 __all__ = [
@@ -104,17 +104,24 @@ def build_ledger(
     jobs: int | None = None,
     dask: str | None = None,
     progress: Callable[[str], None] | None = None,
+    workers: Workers | None = None,
+    on_result: Callable[[Evidence], None] | None = None,
 ) -> Ledger:
     """Run the checks of ``ids`` (all claims when ``None``) and return the :class:`Ledger`.
 
     The checks run as independent tasks (:mod:`lora_theorems.runner`): ``jobs`` local
     processes or a Dask scheduler at ``dask``; the result is the same for any of them.
+    ``workers`` (an entered :class:`lora_theorems.runner.Workers` of the same configuration)
+    runs them on workers the caller keeps for more work; ``on_result(evidence)`` is called as
+    each check's evidence arrives, in completion order (the ledger keeps the declared order).
     """
     claim_ids = resolve_ids(ids)
     cfg = _config(config, profile=profile, seed=seed, backend=backend, jobs=jobs, dask=dask)
     if progress is not None:
         cfg = dataclasses.replace(cfg, progress=progress)
-    evidence = run_tasks(tasks_of(claim_ids), cfg)
+    if workers is not None and (workers.config.jobs, workers.config.dask) != (cfg.jobs, cfg.dask):
+        raise ValueError("workers were started for another jobs/dask setting than this run's")
+    evidence = run_tasks(tasks_of(claim_ids), cfg, workers=workers, on_result=on_result)
     results = tuple(
         ClaimResult(claim=get_claim(cid), evidence=tuple(e for e in evidence if e.claim == cid))
         for cid in claim_ids

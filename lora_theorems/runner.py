@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 from .checks import run_check
@@ -38,7 +38,7 @@ from .config import RunConfig
 from .ledger import Evidence
 from .registry import checks_of, get_claim
 
-__all__ = ["COST_HINTS", "Task", "dask_client", "estimate_cost", "run_tasks", "schedule", "tasks_of"]
+__all__ = ["COST_HINTS", "Task", "Workers", "dask_client", "estimate_cost", "run_tasks", "schedule", "tasks_of"]
 
 Task = tuple[str, str]
 
@@ -119,25 +119,86 @@ def schedule(tasks: Sequence[Task], costs: Mapping[str, float] | None = None) ->
     return ordered
 
 
-def run_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
-    """Run ``tasks`` as ``config`` says (serially, ``config.jobs`` processes, or on Dask)
-    and return their evidence in the order of ``tasks``."""
-    n = len(tasks)
-    if config.dask is not None:
-        return _run_dask(tasks, config)
-    if config.jobs == 1 or n <= 1:
-        out = []
-        for i, task in enumerate(tasks, 1):
-            config.report(f"{task[0]} [{i}/{n}] {task[1]}")
-            out.append(run_task(task, config))
-        return out
-    worker = config.for_worker()
-    units = schedule(tasks, config.costs)
-    results: dict[int, Evidence] = {}
-    # spawn, not fork: workers start clean (no inherited BLAS or matplotlib state)
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(config.jobs, len(units)), mp_context=ctx) as pool:
-        pending = {pool.submit(run_unit, [tasks[i] for i in u], worker): u for u in units}
+class Workers:
+    """Where a run's work executes: this process (``config.jobs == 1``), ``config.jobs`` spawned
+    local processes, or the Dask scheduler at ``config.dask``; a context manager (only ``jobs``
+    and ``dask`` of ``config`` are read).
+
+    One instance can serve a whole report: :meth:`run_tasks` runs the checks (longest first) and
+    :meth:`submit` runs follow-up work on the same workers (the report's figures) without
+    starting a second pool.  Work submitted while checks still run waits in the pool's FIFO
+    queue behind every check unit, so it fills the idle tail of the run rather than delaying a
+    check.  In this process (``jobs == 1``) :meth:`submit` runs the call at once.
+    """
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None
+
+    @property
+    def local(self) -> bool:
+        """True when the work runs on this machine (this process or local processes), so files a
+        worker writes land in this file system."""
+        return self.config.dask is None
+
+    @property
+    def parallel(self) -> bool:
+        """True inside the context when the work runs in other processes (local or Dask)."""
+        return self._pool is not None or self._client is not None
+
+    def __enter__(self) -> Workers:
+        if self.config.dask is not None:
+            self._client = dask_client(self.config.dask)
+        elif self.config.jobs > 1:
+            # spawn, not fork: workers start clean (no inherited BLAS or matplotlib state)
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.config.jobs, mp_context=ctx)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run ``fn(*args)`` on a worker (at once in this process when there is no pool); a
+        ``concurrent.futures.Future``-like object with ``result()``."""
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        if self._client is not None:
+            return self._client.submit(fn, *args, pure=False, priority=-1)
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
+    def run_tasks(
+        self, tasks: Sequence[Task], config: RunConfig, on_result: Callable[[Evidence], None] | None = None
+    ) -> list[Evidence]:
+        """Run ``tasks`` with ``config`` (its profile, seed, backend, costs; where they run is this
+        object's) and return their evidence in the order of ``tasks``; ``on_result(evidence)`` is
+        called in this process as each one arrives (in completion order)."""
+        on_result = on_result or (lambda ev: None)
+        n = len(tasks)
+        if self._client is not None:
+            return self._run_dask(tasks, config, on_result)
+        if self._pool is None or n <= 1:
+            out = []
+            for i, task in enumerate(tasks, 1):
+                config.report(f"{task[0]} [{i}/{n}] {task[1]}")
+                out.append(run_task(task, config))
+                on_result(out[-1])
+            return out
+        worker = config.for_worker()
+        units = schedule(tasks, config.costs)
+        results: dict[int, Evidence] = {}
+        pending = {self._pool.submit(run_unit, [tasks[i] for i in u], worker): u for u in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -145,7 +206,44 @@ def run_tasks(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
                 for i, ev in zip(unit, fut.result(), strict=True):
                     results[i] = ev
                     config.report(f"{tasks[i][0]} [{len(results)}/{n}] {tasks[i][1]} done")
-    return [results[i] for i in range(n)]
+                    on_result(ev)
+        return [results[i] for i in range(n)]
+
+    def _run_dask(self, tasks: Sequence[Task], config: RunConfig, on_result: Callable[[Evidence], None]) -> list[Evidence]:
+        from distributed import as_completed
+
+        worker = config.for_worker()
+        units = schedule(tasks, config.costs)
+        # priority: the scheduler starts the longest units first (same order as local runs)
+        futures = [
+            self._client.submit(run_unit, [tasks[i] for i in u], worker, pure=False, priority=len(units) - k)
+            for k, u in enumerate(units)
+        ]
+        unit_of = {f.key: u for f, u in zip(futures, units, strict=True)}
+        results: dict[int, Evidence] = {}
+        for fut in as_completed(futures):
+            unit = unit_of[fut.key]
+            for i, ev in zip(unit, fut.result(), strict=True):
+                results[i] = ev
+                config.report(f"{tasks[i][0]} [{len(results)}/{len(tasks)}] {tasks[i][1]} done (dask)")
+                on_result(ev)
+        return [results[i] for i in range(len(tasks))]
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    config: RunConfig,
+    *,
+    workers: Workers | None = None,
+    on_result: Callable[[Evidence], None] | None = None,
+) -> list[Evidence]:
+    """Run ``tasks`` as ``config`` says (serially, ``config.jobs`` processes, or on Dask) and
+    return their evidence in the order of ``tasks``; on ``workers`` when given (a
+    :class:`Workers` already entered, e.g. shared with the report's figures)."""
+    if workers is not None:
+        return workers.run_tasks(tasks, config, on_result)
+    with Workers(config) as w:
+        return w.run_tasks(tasks, config, on_result)
 
 
 def dask_client(address: str, timeout_s: float = 20.0) -> Any:
@@ -165,26 +263,3 @@ def dask_client(address: str, timeout_s: float = 20.0) -> Any:
     # loop) cannot run later inside another Client's start-up, where it deadlocks on the loop's lock.
     gc.collect()
     raise ValueError(f"cannot reach the Dask scheduler at {address!r}: {why}")
-
-
-def _run_dask(tasks: Sequence[Task], config: RunConfig) -> list[Evidence]:
-    from distributed import as_completed
-
-    worker = config.for_worker()
-    if config.dask is None:
-        raise ValueError("a Dask run needs a scheduler address (config.dask)")
-    units = schedule(tasks, config.costs)
-    with dask_client(config.dask) as client:
-        # priority: the scheduler starts the longest units first (same order as local runs)
-        futures = [
-            client.submit(run_unit, [tasks[i] for i in u], worker, pure=False, priority=len(units) - k)
-            for k, u in enumerate(units)
-        ]
-        unit_of = {f.key: u for f, u in zip(futures, units, strict=True)}
-        results: dict[int, Evidence] = {}
-        for fut in as_completed(futures):
-            unit = unit_of[fut.key]
-            for i, ev in zip(unit, fut.result(), strict=True):
-                results[i] = ev
-                config.report(f"{tasks[i][0]} [{len(results)}/{len(tasks)}] {tasks[i][1]} done (dask)")
-    return [results[i] for i in range(len(tasks))]

@@ -55,12 +55,12 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import api
+from .. import api, runner
 from ..config import RunConfig
 from ..ledger import jsonable
 from ..registry import checks_of, papers
@@ -217,51 +217,61 @@ def _draw_one(item: tuple[Any, Path]) -> str | None:
     return None
 
 
-def _draw_all(items: list[tuple[Any, Path]], jobs: int) -> Iterator[str | None]:
-    """Draw ``items`` (plot, path) in order, yielding each one's outcome as it is known.
+class _FigureDrawer:
+    """Draws each evidence's figures as soon as the evidence arrives, on the run's own local worker
+    processes (:class:`lora_theorems.runner.Workers`), into staging files of ``figdir``;
+    :meth:`outcome` later renames one to its final name.  A figure is a pure function of its plot
+    data, so where it is drawn does not change its bytes.  Serial runs, and runs on a Dask cluster
+    (a remote worker's files would not land in ``figdir``), draw here, at the end."""
 
-    With ``jobs > 1`` the figures are drawn in that many spawned processes (a figure is a pure
-    function of its plot data, so the bytes are those of a serial run); matplotlib's Agg
-    rendering holds the GIL, so threads would not help.
-    """
-    if jobs <= 1 or len(items) < 2 * _FIGURES_PER_CHUNK:
-        yield from map(_draw_one, items)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    def __init__(self, figdir: Path, workers: runner.Workers):
+        self.figdir, self.workers = figdir, workers
+        self.jobs: dict[tuple[str, str, int], tuple[Any, Path]] = {}
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        yield from pool.map(_draw_one, items, chunksize=_FIGURES_PER_CHUNK)
+    def __call__(self, ev: Any) -> None:
+        if not (self.workers.local and self.workers.parallel) or not ev.plots:
+            return
+        self.figdir.mkdir(exist_ok=True)
+        for k, p in enumerate(ev.plots):
+            staging = self.figdir / f".staging-{len(self.jobs)}.png"
+            self.jobs[(ev.claim, ev.check, k)] = (self.workers.submit(_draw_one, (p, staging)), staging)
 
-
-#: figures per task of a parallel draw: each costs 0.1-0.5 s, a task's round trip ~1 ms
-_FIGURES_PER_CHUNK = 2
+    def outcome(self, claim: str, check: str, k: int, plot: Any, path: Path) -> str | None:
+        """Figure ``k`` of ``claim/check`` in ``path``: ``None``, or the error text of malformed data."""
+        job = self.jobs.get((claim, check, k))
+        if job is None:
+            return _draw_one((plot, path))
+        error = job[0].result()
+        if error is None:
+            os.replace(job[1], path)
+        return error
 
 
 def _write_files(
-    tmp: Path, ledger: api.Ledger, partial: bool, progress: Callable[[str], None], jobs: int = 1
+    tmp: Path, ledger: api.Ledger, partial: bool, progress: Callable[[str], None], drawer: _FigureDrawer | None = None
 ) -> None:
-    """Every generated file except ``run.json``, into ``tmp``; figures in ``jobs`` processes."""
+    """Every generated file except ``run.json``, into ``tmp`` (figures from ``drawer``, or drawn here)."""
     figdir = tmp / "figures"
     used: set[str] = set()
-    planned: list[tuple[int, int, Any, str]] = []  # (result, evidence, plot, file name)
+    planned: list[tuple[int, int, int, Any, str]] = []  # (result, evidence, plot, plot data, file name)
     for ri, r in enumerate(ledger.results):
         for i, e in enumerate(r.evidence):
-            for p in e.plots:
+            for k, p in enumerate(e.plots):
                 stem = _safe(f"{r.claim.id}-{e.check}-{p.key}")
-                name, k = f"{stem}.png", 1
+                name, n = f"{stem}.png", 1
                 while name in used:
-                    k += 1
-                    name = f"{stem}-{k}.png"
+                    n += 1
+                    name = f"{stem}-{n}.png"
                 used.add(name)
-                planned.append((ri, i, p, name))
+                planned.append((ri, i, k, p, name))
     if planned:
         figdir.mkdir(exist_ok=True)
     figures: list[dict[int, list[FigureRef]]] = [{} for _ in ledger.results]
-    outcomes = _draw_all([(p, figdir / name) for _, _, p, name in planned], jobs)
-    for done, ((ri, i, p, name), error) in enumerate(zip(planned, outcomes, strict=True), 1):
-        progress(f"report: figure {done}/{len(planned)} {ledger.results[ri].claim.id} {p.key}")
+    for done, (ri, i, k, p, name) in enumerate(planned, 1):
+        r = ledger.results[ri]
+        progress(f"report: figure {done}/{len(planned)} {r.claim.id} {p.key}")
+        path = figdir / name
+        error = drawer.outcome(r.claim.id, r.evidence[i].check, k, p, path) if drawer else _draw_one((p, path))
         if error is None:
             figures[ri].setdefault(i, []).append(FigureRef(p, f"figures/{name}"))
             _at_stage("figures")
@@ -607,14 +617,17 @@ def write_report(
 
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    ledger = api.build_ledger(claim_ids, config=cfg)
-    checks_s = time.perf_counter() - t0
-
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        _write_files(tmp, ledger, partial, progress, jobs=1 if cfg.dask is not None else cfg.jobs)
+        # one set of workers for the checks and the figures: each evidence's figures are drawn
+        # as it arrives, queued behind the checks still to start (they fill the run's idle tail)
+        with runner.Workers(cfg) as workers:
+            drawer = _FigureDrawer(tmp / "figures", workers)
+            ledger = api.build_ledger(claim_ids, config=cfg, workers=workers, on_result=drawer)
+            checks_s = time.perf_counter() - t0
+            _write_files(tmp, ledger, partial, progress, drawer)
         record = _run_record(tmp, ledger, started, time.perf_counter() - t0, checks_s, cfg)
         with open(tmp / _RUN_FILE, "w", encoding="utf-8", newline="\n") as fh:
             json.dump(record, fh, indent=1, sort_keys=True, allow_nan=False)

@@ -132,7 +132,7 @@ def _fake_ledger(seed=0, profile="quick", backend="numpy", config=None, **_):
 def fake_ledger(monkeypatch):
     calls = []
 
-    def fake(ids=None, *, config=None, profile="quick", seed=0, backend="numpy", progress=None):
+    def fake(ids=None, *, config=None, profile="quick", seed=0, backend="numpy", progress=None, **_):
         if config is not None:
             profile, seed, backend, progress = config.profile, config.seed, config.backend, config.progress
         calls.append(ids)
@@ -921,18 +921,26 @@ def test_config_and_previous_timings_reach_the_runner(tmp_path, monkeypatch):
 
 
 def test_figures_drawn_in_worker_processes_are_the_serial_bytes(tmp_path):
-    """``jobs > 1`` draws the figures in spawned processes (issue 11): the same files, in the
-    same order of outcomes, a malformed plot's error text included."""
-    from lora_theorems.report import _draw_all
+    """With worker processes the report draws each evidence's figures on the run's own workers as
+    the evidence arrives (issue 11): the same files as drawn here, and the same outcomes, a
+    malformed plot's error text included."""
+    from lora_theorems.report import _FigureDrawer, _write_files
+    from lora_theorems.runner import Workers
 
-    plots = [p for e in _fake_result().evidence for p in e.plots]
-    assert len(plots) >= 4  # enough for the pool path (two chunks)
-    outcomes, trees = {}, {}
+    result = _fake_result()
+    ledger = api.Ledger(seed=0, profile="quick", backend="numpy", results=(result,))
+    trees = {}
     for jobs in (1, 2):
         d = tmp_path / f"j{jobs}"
         d.mkdir()
-        outcomes[jobs] = list(_draw_all([(p, d / f"{k}.png") for k, p in enumerate(plots)], jobs))
+        with Workers(api.RunConfig(jobs=jobs)) as workers:
+            drawer = _FigureDrawer(d / "figures", workers)
+            for ev in result.evidence:
+                drawer(ev)
+            assert len(drawer.jobs) == (sum(len(e.plots) for e in result.evidence) if jobs == 2 else 0)
+            _write_files(d, ledger, False, lambda msg: None, drawer)
         trees[jobs] = _tree(d)
-    assert outcomes[1] == outcomes[2]
-    assert [o is None for o in outcomes[1]] == [p.key != "broken" for p in plots]
-    assert trees[1] == trees[2] and len(trees[1]) == len(plots) - 1
+    assert trees[1] == trees[2]
+    assert not [k for k in trees[2] if ".staging" in k]
+    page = trees[2]["L4.md"].decode()
+    assert "has 2 x values and 1 y values" in page  # the malformed plot, said on its page
