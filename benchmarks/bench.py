@@ -139,6 +139,17 @@ class Run:
             self.reports.append(rec)
             print(f"report {profile} jobs={jobs}: {rec['wall_s']:.1f} s wall, {rec['cpu_s']:.1f} CPU-s", flush=True)
 
+    def dask_report(self, workdir: Path) -> None:
+        """The quick report once on a two-worker Dask LocalCluster started here: its bytes must be
+        those of the local runs (its wall time includes the cluster's own overhead)."""
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            rec = bench_report.run_once("quick", 2, workdir, dask=cluster.scheduler_address)
+        rec["round"] = 0
+        self.reports.append(rec)
+        print(f"report quick on dask: {rec['wall_s']:.1f} s wall", flush=True)
+
     def startup_round(self) -> None:
         for argv in cli_startup.COMMANDS:
             self.startup.setdefault(" ".join(argv), []).extend(cli_startup.wall(argv, repeat=3))
@@ -194,7 +205,7 @@ class Run:
             rows.append(f"| empirical NTK: agrees with every peer to {AGREE:g} relative "
                         f"| worst {max(agree):.1e} | {_met(max(agree) <= AGREE)} |")
         for profile in ("quick", "full"):
-            w = [x["wall_s"] for x in self.reports if x["profile"] == profile and x["jobs"] == 2]
+            w = [x["wall_s"] for x in self.reports if x["profile"] == profile and x["jobs"] == 2 and not x["dask"]]
             if w:
                 goal = TARGETS[f"report-{profile}"]
                 rows.append(f"| {profile} report with `--jobs 2` <= {goal:.0f} s | median {statistics.median(w):.1f} s "
@@ -202,8 +213,9 @@ class Run:
         if self.reports:
             hashes = {(x["profile"], json.dumps(x["sha256"], sort_keys=True)) for x in self.reports}
             same = len(hashes) == len({x["profile"] for x in self.reports})
-            rows.append(f"| report bytes the same for `--jobs 1` and `--jobs 2` | {len(self.reports)} reports compared "
-                        f"| {_met(same)} |")
+            n_dask = sum(x["dask"] for x in self.reports)
+            rows.append("| report bytes the same for `--jobs 1`, `--jobs 2`" + (" and `--dask` (2-worker LocalCluster)" if n_dask else "")
+                        + f" | {len(self.reports)} reports compared ({n_dask} on Dask) | {_met(same)} |")
         if self.startup:
             worst = max(max(v) for v in self.startup.values())
             rows.append(f"| `list`, `show L4 --no-run`, `--version`, `--help` < {TARGETS['startup']:.0f} s "
@@ -273,10 +285,16 @@ class Run:
                "the workers; peak memory is the whole process tree's resident set, sampled every 50 ms. "
                "The schedule of a fresh directory comes from the static cost hints (`lora_theorems/runner.py`).", ""]
         for profile in ("quick", "full"):
-            runs = [x for x in self.reports if x["profile"] == profile]
+            runs = [x for x in self.reports if x["profile"] == profile and not x["dask"]]
             if not runs:
                 continue
             out += bench_report.summary(runs, [1, 2], profile) + [""]
+            on_dask = [x for x in self.reports if x["profile"] == profile and x["dask"]]
+            if on_dask:
+                out.append(f"{profile} on a 2-worker Dask LocalCluster (started by the benchmark, same machine): "
+                           f"{on_dask[0]['wall_s']:.1f} s wall; files identical to the local runs: "
+                           f"**{all(x['sha256'] == runs[0]['sha256'] for x in on_dask)}**.")
+                out.append("")
             per_claim = runs[0]["per_claim_s"]
             out.append(f"{profile}: check time per claim (first serial run, s): "
                        + ", ".join(f"{c} {s:.1f}" for c, s in per_claim.items())
@@ -302,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-empirical-repeats", type=int, default=1, help="neural-tangents' empirical NTK takes seconds a call")
     ap.add_argument("--full-rounds", type=int, default=1, help="rounds that also time the full report (about 5 min each)")
     ap.add_argument("--only", nargs="+", choices=TASKS, help="run only these tasks (nothing is written unless --out)")
+    ap.add_argument("--no-dask", action="store_true", help="skip the quick report on a Dask LocalCluster")
     ap.add_argument("--keep-openblas-env", action="store_true")
     ap.add_argument("--out", type=Path, help="default: benchmarks/RESULTS.md for a complete run")
     args = ap.parse_args(argv)
@@ -330,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                 run.report_round(r, "quick", data)
                 if r < args.full_rounds:
                     run.report_round(r, "full", data)
+                if r == 0 and not args.no_dask:
+                    run.dask_report(data)
             if "startup" in only:
                 run.startup_round()
     text = run.markdown(time.perf_counter() - started)

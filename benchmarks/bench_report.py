@@ -36,7 +36,8 @@ from pathlib import Path
 _CHILD = """
 import sys
 from lora_theorems.report import write_report
-write_report(sys.argv[1], profile=sys.argv[2], seed=0, jobs=int(sys.argv[3]))
+dask = sys.argv[4] if len(sys.argv) > 4 else None
+write_report(sys.argv[1], profile=sys.argv[2], seed=0, jobs=int(sys.argv[3]), dask=dask)
 """
 
 
@@ -65,12 +66,13 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def run_once(profile: str, jobs: int, workdir: Path) -> dict:
-    """One report in a child process: wall, CPU, peak tree memory, reproducible hashes."""
+def run_once(profile: str, jobs: int, workdir: Path, dask: str | None = None) -> dict:
+    """One report in a child process: wall, CPU, peak tree memory, reproducible hashes; on the
+    Dask scheduler at ``dask`` when given (its workers' CPU and memory are not counted then)."""
     out = workdir / f"report-{profile}-j{jobs}-{time.monotonic_ns()}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(out), profile, str(jobs)],
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(out), profile, str(jobs), *([dask] if dask else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = [0]
     stop = threading.Event()
@@ -98,6 +100,7 @@ def run_once(profile: str, jobs: int, workdir: Path) -> dict:
     return {
         "profile": profile,
         "jobs": jobs,
+        "dask": dask is not None,
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "checks_s": record["checks_time_s"],
