@@ -117,3 +117,36 @@ def test_a_second_failing_reading_makes_l1_refuted(monkeypatch, claim_result):
     after = run_check_fresh("L1", "empirical_to_analytic")
     assert after.passed is False
     assert claim_verdict_with(res, after) is Verdict.REFUTED
+
+
+@pytest.mark.parametrize("check", ["empirical_to_analytic", "kernel_drift_in_training"])
+def test_a_rate_interval_too_wide_to_tell_is_undecided_not_a_failure(monkeypatch, claim_result, check):
+    """Every bootstrap interval widened by 1 on each side reaches both -1/2 and 0: no decay shown, none
+    ruled out. The check says undecided (passed None, no counterexample), never a failure, and L1 keeps
+    its verdict; only an interval wholly above -1/2 fails (the mutations above)."""
+    import lora_theorems.claims.paper_l.l1 as l1
+
+    res, before = baseline_of(claim_result, check)
+    assert before.passed is True
+    real = l1._slope_ci
+    monkeypatch.setattr(l1, "_slope_ci", lambda *a: (lambda s, lo, hi: (s, lo - 1.0, hi + 1.0))(*real(*a)))
+    after = run_check_fresh("L1", check)
+    assert after.passed is None and after.counterexample is None and after.worst_margin is None
+    assert "undecided" in after.summary
+    assert claim_verdict_with(res, after) is res.verdict.verdict
+
+
+def test_rate_decision_fails_only_on_an_interval_above_minus_one_half():
+    """The three outcomes of the L1 rate rule on hand-made intervals (slope, low, high)."""
+    from lora_theorems.claims.paper_l.l1 import _rate_decision, _rate_margin
+
+    shown = {"relu": (-0.5, -0.6, -0.4), "erf": (-0.9, -1.1, -0.7)}
+    assert _rate_decision(shown) == (True, "")
+    assert _rate_margin(True, shown) == pytest.approx(0.4)
+    wide = {**shown, "erf": (-0.3, -0.8, 0.1)}  # reaches -1/2 and 0: too few seeds to tell
+    assert _rate_decision(wide) == (None, "erf") and _rate_margin(None, wide) is None
+    slow = {**wide, "relu": (-0.2, -0.3, -0.1)}  # wholly above -1/2: a failure, whatever the other says
+    assert _rate_decision(slow) == (False, "relu")
+    assert _rate_margin(False, slow) == pytest.approx(-0.2)
+    flat = {"relu": (0.0, -0.05, 0.05), "erf": shown["erf"]}  # a change that levels off: fails
+    assert _rate_decision(flat)[0] is False
