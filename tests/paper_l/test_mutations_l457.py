@@ -141,6 +141,32 @@ def test_l4_verdict_moves_to_verified_in_a_world_where_the_theorem_holds(monkeyp
     assert verdict is Verdict.VERIFIED
 
 
+@pytest.mark.claim("L4")
+def test_l4_uniform_finding_is_undecided_not_failed_when_r2_never_fails(monkeypatch, claim_result):
+    """A world where the r = n = 2 uniform draws are all NSD (lambda_max = -1): zero failures in the sample
+    do not show a positive failure probability, nor refute one; the finding is undecided (passed None)."""
+    from lora_theorems.claims.paper_l import l4
+
+    _, real = verdict_over(claim_result("L4"), ("uniform_r1_surely",))
+    assert real["uniform_r1_surely"].passed is True
+    monkeypatch.setattr(l4, "_uniform_lam_max", lambda A: -np.ones(np.shape(A)[:-2]))
+    _, ev = run_checks_fresh("L4", ("uniform_r1_surely",))
+    after = ev["uniform_r1_surely"]
+    assert after.passed is None and after.counterexample is None and "undecided" in after.summary
+
+
+@pytest.mark.claim("L4")
+def test_l4_uniform_finding_fails_when_the_half_width_is_too_large(monkeypatch, claim_result):
+    """U(+-1.1 b), variance 1.21 sigma_a^2: at sigma_a^2 n = 1/3 the surely-bound ||a||^2 <= 3 sigma_a^2 n is
+    1.21 > 1, so r = 1 is no longer NSD surely: the finding fails (a failure the numbers show)."""
+    from lora_theorems.claims.paper_l import l4
+
+    real_b = l4._uniform_b
+    monkeypatch.setattr(l4, "_uniform_b", lambda sigma_a2: 1.1 * real_b(sigma_a2))
+    _, ev = run_checks_fresh("L4", ("uniform_r1_surely",))
+    assert ev["uniform_r1_surely"].passed is False and ev["uniform_r1_surely"].counterexample
+
+
 # ----------------------------------------------------------------------------- L5
 
 
