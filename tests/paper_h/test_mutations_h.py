@@ -117,6 +117,22 @@ def test_h1_kappa_finding_moves_but_never_decides(monkeypatch, claim_result):
     assert claim_verdict_with(res, after) is Verdict.VERIFIED
 
 
+@pytest.mark.claim("H1")
+def test_h1_kappa_finding_is_undecided_with_too_few_trials(monkeypatch, claim_result):
+    """Twenty trials cannot put H at eps_rho above delta_rho = 0.03 at family-wise 1e-3, nor below it: the
+    finding says undecided (passed None), never a failure; a violation not shown is not a violation refuted."""
+    from lora_theorems.checks import CheckContext
+
+    res, before = _before(claim_result, "H1", "h1_kappa_readings")
+    assert before.passed is True
+    real = CheckContext.pick
+    monkeypatch.setattr(CheckContext, "pick", lambda self, quick, full: 20 if quick == 40000 else real(self, quick, full))
+    after = run_check_fresh("H1", "h1_kappa_readings")
+    assert after.passed is None and after.counterexample is None
+    assert "undecided" in after.summary
+    assert claim_verdict_with(res, after) is Verdict.VERIFIED
+
+
 # ----------------------------------------------------------------------------- H2
 
 
@@ -182,6 +198,23 @@ def test_h2_no_collision_fails_when_A_never_sees_the_difference(monkeypatch, cla
     assert np.abs(Y).max() < 1e-15 * np.abs(V - Vp).max()  # a collision, up to float64 round-off
     after = run_check_fresh("H2", "h2_no_collision_exact")
     assert after.passed is False
+
+
+@pytest.mark.claim("H2")
+def test_h2_distinguisher_is_undecided_with_too_few_draws(monkeypatch, claim_result):
+    """Twenty draws per cell: TPR = 1, FPR = 0 as ever, but the exact intervals at family-wise 1e-3 certify a
+    delta of only ~0.6 - e 0.4 < 0.9, while the delta's upper bound stays 1: undecided (passed None), not a
+    failure; the rank-one mutation above, whose upper bound is negative, is the failure."""
+    from lora_theorems.checks import CheckContext
+
+    res, before = _before(claim_result, "H2", "h2_symmetry_distinguisher")
+    assert before.passed is True
+    real = CheckContext.pick
+    monkeypatch.setattr(CheckContext, "pick", lambda self, quick, full: 20 if quick == 5000 else real(self, quick, full))
+    after = run_check_fresh("H2", "h2_symmetry_distinguisher")
+    assert after.passed is None and after.counterexample is None and after.worst_margin is None
+    assert "undecided" in after.summary
+    assert claim_verdict_with(res, after) is Verdict.OPEN  # no decisive evidence left for the not-dp reading
 
 
 # ----------------------------------------------------------------------------- H3
