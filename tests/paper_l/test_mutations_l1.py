@@ -121,15 +121,16 @@ def test_a_second_failing_reading_makes_l1_refuted(monkeypatch, claim_result):
 
 @pytest.mark.parametrize("check", ["empirical_to_analytic", "kernel_drift_in_training"])
 def test_a_rate_interval_too_wide_to_tell_is_undecided_not_a_failure(monkeypatch, claim_result, check):
-    """Every bootstrap interval widened by 1 on each side reaches both -1/2 and 0: no decay shown, none
+    """Every slope interval widened by 1 on each side reaches both -1/2 and 0: no decay shown, none
     ruled out. The check says undecided (passed None, no counterexample), never a failure, and L1 keeps
     its verdict; only an interval wholly above -1/2 fails (the mutations above)."""
     import lora_theorems.claims.paper_l.l1 as l1
 
     res, before = baseline_of(claim_result, check)
     assert before.passed is True
-    real = l1._slope_ci
-    monkeypatch.setattr(l1, "_slope_ci", lambda *a: (lambda s, lo, hi: (s, lo - 1.0, hi + 1.0))(*real(*a)))
+    name = "_slope_t_ci" if check == "empirical_to_analytic" else "_slope_ci"
+    real = getattr(l1, name)
+    monkeypatch.setattr(l1, name, lambda *a: (lambda s, lo, hi: (s, lo - 1.0, hi + 1.0))(*real(*a)))
     after = run_check_fresh("L1", check)
     assert after.passed is None and after.counterexample is None and after.worst_margin is None
     assert "undecided" in after.summary
@@ -150,3 +151,25 @@ def test_rate_decision_fails_only_on_an_interval_above_minus_one_half():
     assert _rate_margin(False, slow) == pytest.approx(-0.2)
     flat = {"relu": (0.0, -0.05, 0.05), "erf": shown["erf"]}  # a change that levels off: fails
     assert _rate_decision(flat)[0] is False
+
+
+def test_slope_t_interval_is_the_delta_method_t_interval():
+    """_slope_t_ci: the least-squares slope of log(mean) (np.polyfit) and slope +- t_(k-1) se with
+    se^2 = sum_w c_w^2 Var(mean_w) / mean_w^2, checked by hand on three widths; wider at a smaller alpha."""
+    from scipy import stats
+
+    from lora_theorems.claims.paper_l.l1 import _slope_t_ci
+
+    rng = np.random.default_rng(3)
+    widths = (32, 128, 512)
+    samples = [np.abs(rng.standard_normal(10)) / np.sqrt(w) for w in widths]
+    s, lo, hi = _slope_t_ci(widths, samples, 1e-3)
+    lw = np.log(widths)
+    m = np.array([x.mean() for x in samples])
+    c = (lw - lw.mean()) / ((lw - lw.mean()) ** 2).sum()
+    se = np.sqrt(sum(ci**2 * x.var(ddof=1) / len(x) / mi**2 for ci, x, mi in zip(c, samples, m, strict=True)))
+    assert s == pytest.approx(float(c @ np.log(m)), abs=1e-12)
+    q = stats.t.isf(5e-4, 9)
+    assert (lo, hi) == pytest.approx((s - q * se, s + q * se), rel=1e-12)
+    s2, lo2, hi2 = _slope_t_ci(widths, samples, 1e-5)
+    assert s2 == s and lo2 < lo and hi2 > hi
