@@ -161,3 +161,28 @@ def test_m3_row_reading_fails_when_the_row_tv_stops_decaying(monkeypatch, claim_
     after = run_check_fresh("M3", "m3_row_tv")
     assert_outcome_moves("M3", before, after, now=False)
     assert all(s == pytest.approx(-0.25, abs=0.02) for s in after.counterexample["slopes"].values())
+
+
+@pytest.mark.claim("M3")
+@pytest.mark.parametrize("world", ["twenty draws", "rank event on the wrong side"])
+def test_m3_matrix_tv_is_one_is_undecided_with_few_draws_and_fails_when_the_event_does_not_separate(
+    monkeypatch, claim_result, world
+):
+    """Twenty draws cannot certify TV >= 0.95 but show nothing against it: undecided (passed None), not a
+    failure. The rank event provably separating less (Gaussian draws counted as noise's) fails."""
+    import lora_theorems.numerics.paper_m.berry_esseen as be
+    from lora_theorems.checks import CheckContext
+
+    _, before = baseline_of(claim_result, "M3", "m3_matrix_tv_is_one")
+    assert before.passed is True
+    if world == "twenty draws":
+        real_pick = CheckContext.pick
+        monkeypatch.setattr(CheckContext, "pick", lambda self, q, f: 20 if (q, f) == (1000, 10000) else real_pick(self, q, f))
+        after = run_check_fresh("M3", "m3_matrix_tv_is_one")
+        assert after.passed is None and after.counterexample is None and "undecided" in after.summary
+    else:
+        real = be.matrix_rank_distinguisher
+        monkeypatch.setattr(be, "matrix_rank_distinguisher",
+                            lambda *a, **k: {**(out := real(*a, **k)), "p_gauss": out["p_noise"], "tv_lower": 0.0})
+        after = run_check_fresh("M3", "m3_matrix_tv_is_one")
+        assert after.passed is False and after.counterexample["cases"][0]["separation_upper_bound"] < 0.95

@@ -264,3 +264,22 @@ def test_m5_fixed_noise_scale_and_hidden_zero_gradient_make_m5_verified(monkeypa
     assert_outcome_moves("M5", b1, a1, now=True)
     assert_outcome_moves("M5", b2, a2, now=True)
     assert claim_verdict_with(res, a1, a2) is Verdict.VERIFIED
+
+
+@pytest.mark.claim("M4")
+def test_m4_matrix_distinguisher_is_undecided_with_few_draws_and_fails_without_separation(monkeypatch, claim_result):
+    """Ten draws per side cannot certify delta > 0.9 at eps = 1: undecided, not a failure; with the
+    test answering at random (FPR = TPR) the upper bound falls to 0 and the finding fails."""
+    import numpy as np
+
+    import lora_theorems.numerics.paper_h.projection_dp as pdp
+    from lora_theorems.checks import CheckContext
+
+    real_pick = CheckContext.pick
+    monkeypatch.setattr(CheckContext, "pick", lambda self, q, f: 10 if (q, f) == (5000, 20000) else real_pick(self, q, f))
+    few = run_check_fresh("M4", "m4_matrix_step_distinguisher")
+    assert few.passed is None and few.counterexample is None and "undecided" in few.summary
+    monkeypatch.undo()
+    monkeypatch.setattr(pdp, "symmetry_distinguisher", lambda Y, V: np.random.default_rng(0).random(len(Y)) < 0.5)
+    coin = run_check_fresh("M4", "m4_matrix_step_distinguisher")
+    assert coin.passed is False and coin.counterexample["delta_upper_bound"] <= 0.9
