@@ -77,6 +77,81 @@ def _ntk(outs, outs_p, params, at=None):
     return (G * Gp.T).applyfunc(lambda e: sp.expand(e, deep=False))
 
 
+def _head(m: int):
+    """A generic scalar head ``G`` of ``m`` arguments (an undefined function) whose partial
+    derivatives are the undefined functions ``G_k``: the chain rule then gives
+    ``sum_k G_k(y) dy_k/dtheta`` directly (a bare ``Function("G")`` writes each partial as
+    ``Subs(Derivative(G(..., xi, ...), xi), xi, y_k)``, costlier to build and expand)."""
+    partials = [sp.Function(f"G_{k}") for k in range(m)]
+
+    def fdiff(self, argindex=1):
+        return partials[argindex - 1](*self.args)
+
+    return type("G", (sp.Function,), {"fdiff": fdiff})
+
+
+class _RingMatrix:
+    """A small explicit matrix with entries in a polynomial ring ``QQ[...]`` (exact, expanded):
+    ``*`` (matrix product, or a ring scalar), ``+``, ``.T`` and flat ``[i]`` as for SymPy matrices."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    @property
+    def T(self):
+        return _RingMatrix([list(c) for c in zip(*self.rows, strict=True)])
+
+    def __getitem__(self, i):
+        return self.rows[i // len(self.rows[0])][i % len(self.rows[0])]
+
+    def __add__(self, other):
+        return _RingMatrix([[a + b for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(self.rows, other.rows, strict=True)])
+
+    def __mul__(self, other):
+        if not isinstance(other, _RingMatrix):
+            return _RingMatrix([[other * a for a in row] for row in self.rows])
+        cols = list(zip(*other.rows, strict=True))
+        if len(self.rows[0]) != len(cols[0]):
+            raise ValueError("shape mismatch")
+        return _RingMatrix([[sum((a * b for a, b in zip(row, col, strict=True)), 0 * row[0]) for col in cols] for row in self.rows])
+
+    __rmul__ = __mul__
+
+    def trace(self):
+        return sum((self.rows[i][i] for i in range(len(self.rows))), 0 * self.rows[0][0])
+
+
+def _ring_matrices(specs):
+    """Explicit matrices ``[(name, rows, cols), ...]`` whose entries are the generators of one
+    polynomial ring ``QQ[...]``."""
+    from sympy.polys.rings import PolyRing
+
+    R = PolyRing([f"{name}_{i}{j}" for name, rows, cols in specs for i in range(rows) for j in range(cols)], sp.QQ)
+    gens = iter(R.gens)
+    return [_RingMatrix([[next(gens) for _ in range(cols)] for _ in range(rows)]) for _, rows, cols in specs]
+
+
+def _evaluate(expr, env):
+    """Exact value of a matrix expression (Trace, MatMul, MatAdd, Transpose of MatrixSymbols, scalar
+    factors) at the explicit matrices ``env`` (MatrixSymbol -> _RingMatrix); a 1 x 1 result is its entry."""
+    if isinstance(expr, sp.MatrixSymbol):
+        return env[expr]
+    if isinstance(expr, sp.Trace):
+        return _evaluate(expr.arg, env).trace()
+    if isinstance(expr, sp.Transpose):
+        return _evaluate(expr.arg, env).T
+    if isinstance(expr, sp.MatMul):
+        parts = [_evaluate(a, env) if isinstance(a, sp.MatrixExpr) else a for a in expr.args]
+        scalars = [p for p in parts if not isinstance(p, _RingMatrix)]
+        out = functools.reduce(lambda X, Y: X * Y, [p for p in parts if isinstance(p, _RingMatrix)])
+        for c in scalars:
+            out = out * out.rows[0][0].ring(c)  # exact: a rational (or a ring element) factor
+        return out
+    if isinstance(expr, sp.MatAdd):
+        return functools.reduce(lambda X, Y: X + Y, [_evaluate(a, env) for a in expr.args])
+    raise TypeError(f"cannot evaluate {type(expr).__name__}")
+
+
 # ----------------------------------------------------------------------------- gradients
 
 
@@ -91,18 +166,18 @@ def lora_gradient_derivation() -> Derivation:
     m, n, r = 2, 3, 2
     W0, A, B = _mat("W0", m, n), _mat("A", r, n), _mat("B", m, r)
     h = _vec("h", n)
-    G = sp.Function("G")
+    G = _head(m)
     Ys = sp.symbols(f"Y0:{m}", real=True)
     y = (W0 + B * A) * h
     F = G(*y)
     # delta_k = dG/dY_k at Y = y
-    delta = sp.Matrix([sp.diff(G(*Ys), Ys[k]).subs(dict(zip(Ys, y, strict=True))) for k in range(m)])
+    delta = sp.Matrix([sp.diff(G(*Ys), Ys[k]).xreplace(dict(zip(Ys, y, strict=True))) for k in range(m)])
 
     def grad(P):
         return P.applyfunc(lambda p: sp.diff(F, p))
 
     def same(M1, M2):
-        return is_zero((M1 - M2).applyfunc(lambda e: sp.expand(e.doit())))
+        return is_zero((M1 - M2).applyfunc(sp.expand))
 
     steps: list[Step] = [
         assumption(
@@ -130,18 +205,18 @@ def lora_gradient_derivation() -> Derivation:
             "At initialization B = 0, so the gradient with respect to A vanishes: only B is trained in "
             "the first step, and A enters the kernel only through Ah.",
             r"\frac{\partial F}{\partial A}\Big|_{B=0} = 0",
-            is_zero(grad(A).subs(Bzero).applyfunc(lambda e: sp.expand(e.doit()))),
+            is_zero(grad(A).xreplace(Bzero).applyfunc(sp.expand)),
         )
     )
     Wf = _mat("W", m, n)
     yf = Wf * h
     Ff = G(*yf)
-    delta_f = sp.Matrix([sp.diff(G(*Ys), Ys[k]).subs(dict(zip(Ys, yf, strict=True))) for k in range(m)])
+    delta_f = sp.Matrix([sp.diff(G(*Ys), Ys[k]).xreplace(dict(zip(Ys, yf, strict=True))) for k in range(m)])
     steps.append(
         exact_true_step(
             "Full fine-tuning of the same layer: the gradient with respect to W.",
             r"\frac{\partial F}{\partial W} = \delta\,h^T",
-            is_zero((Wf.applyfunc(lambda p: sp.diff(Ff, p)) - delta_f * h.T).applyfunc(lambda e: sp.expand(e.doit()))),
+            is_zero((Wf.applyfunc(lambda p: sp.diff(Ff, p)) - delta_f * h.T).applyfunc(sp.expand)),
         )
     )
     # matrix symbols of general shape
@@ -169,6 +244,7 @@ def lora_gradient_derivation() -> Derivation:
         "A": sp.Trace(gA.T * gA.subs({hs: hps, ds: dps_})),
         "W": sp.Trace(gW.T * gW.subs({hs: hps, ds: dps_})),
     }
+    # evaluated exactly with explicit matrices over the polynomial ring QQ[entries] (_RingMatrix)
     claims = {
         "B": lambda d_, dp, h_, hp, A_, B_: (d_.T * dp)[0] * (h_.T * A_.T * A_ * hp)[0],
         "A": lambda d_, dp, h_, hp, A_, B_: (d_.T * B_ * B_.T * dp)[0] * (h_.T * hp)[0],
@@ -177,14 +253,12 @@ def lora_gradient_derivation() -> Derivation:
     sizes = ((1, 1, 1), (2, 3, 1), (3, 2, 2), (2, 4, 3))
     ok = {k: True for k in contrib}
     for mm, nn, rr in sizes:
-        Ae, Be = _mat("a", rr, nn), _mat("b", mm, rr)
-        he, hpe, de, dpe = _vec("h", nn), _vec("hp", nn), _vec("d", mm), _vec("dp", mm)
-        rep = {As: Ae, Bs: Be, hs: he, hps: hpe, ds: de, dps_: dpe, W0s: _mat("w", mm, nn)}
+        Ae, Be, We, he, hpe, de, dpe = _ring_matrices(
+            [("a", rr, nn), ("b", mm, rr), ("w", mm, nn), ("h", nn, 1), ("hp", nn, 1), ("d", mm, 1), ("dp", mm, 1)]
+        )
+        env = {As: Ae, Bs: Be, hs: he, hps: hpe, ds: de, dps_: dpe, W0s: We}
         for k, expr in contrib.items():
-            val = expr.xreplace(rep).doit()
-            if isinstance(val, sp.MatrixBase):
-                val = val[0]
-            ok[k] = ok[k] and is_zero(sp.expand(val - claims[k](de, dpe, he, hpe, Ae, Be)))
+            ok[k] = ok[k] and _evaluate(expr, env) == claims[k](de, dpe, he, hpe, Ae, Be)
     sz = ", ".join(f"({a},{b},{c})" for a, b, c in sizes)
     steps.append(
         exact_true_step(
@@ -320,13 +394,13 @@ def lora_kernel_derivation() -> Derivation:
         )
     )
     K2l = _ntk(y2l, y2lp, list(A1) + list(B1) + list(A) + list(B), at=Bz1)
-    h_at = hl.subs(Bz1)
-    hp_at = hlp.subs(Bz1)
+    h_at = hl.xreplace(Bz1)
+    hp_at = hlp.xreplace(Bz1)
     steps.append(
         exact_step(
             "The recursion step of eq. (10) still holds with that base case: back-propagated LoRA kernel plus the identity times Sigma_LoRA.",
             K2l,
-            _chain(N, K1_lora, y1l.subs(Bz1), y1lp.subs(Bz1), W0) + sp.eye(n2) * sp.expand((h_at.T * A.T * A * hp_at)[0]),
+            _chain(N, K1_lora, y1l.xreplace(Bz1), y1lp.xreplace(Bz1), W0) + sp.eye(n2) * sp.expand((h_at.T * A.T * A * hp_at)[0]),
             eq=r"K^{(2)}_{LoRA} = \mathrm{backprop}\big(K^{(1)}_{LoRA}\big) + I\otimes\Sigma^{(2)}_{LoRA}",
             name="recursion-step-every-layer",
         )

@@ -11,7 +11,11 @@ monomial from ``E x^(2k) = s^k (2k-1)!!``), as functions of ``r``, ``n``, the ba
 and ``G``.
 
 Every step is a :class:`lora_theorems.ledger.Step` whose ``verified`` flag comes from an exact
-SymPy simplification to zero (never typed in).
+check (never typed in): either the difference of the two sides expands to the zero polynomial
+(``sympy.expand``; expansion is an identity, so ``0`` proves the equation), or both sides are
+computed as elements of a polynomial ring ``QQ[...]`` (exact rational coefficients, a canonical
+expanded form) and compared there.  Expectations are taken by linearity, monomial by monomial,
+with the exact Gaussian moments.
 """
 
 from __future__ import annotations
@@ -19,16 +23,98 @@ from __future__ import annotations
 import functools
 
 import sympy as sp
+from sympy.polys.rings import PolyElement, PolyRing
 
 from lora_theorems.ledger import Derivation, Step
 
 __all__ = ["expect", "m1_derivation", "m2_derivation", "m1_zero_mean_failure"]
 
-EXACT = "exact simplification"
+#: the method of a step whose two sides differ by an expression that expands to 0
+EXACT = "exact expansion"
+#: the method of a step whose two sides are compared as exact polynomials over QQ
+EXACT_POLY = "exact polynomial arithmetic"
 
 
 def _mat(name: str, rows: int, cols: int) -> sp.Matrix:
     return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+
+
+def _ring(specs, extra=()):
+    """A polynomial ring ``QQ[...]`` over the entries of the named matrices ``specs`` =
+    ``[(name, rows, cols), ...]`` (the symbols of :func:`_mat`) and the ``extra`` symbols;
+    returns the ring and each matrix as a nested list of its generators."""
+    syms = [s for name, rows, cols in specs for s in _mat(name, rows, cols)] + list(extra)
+    R = PolyRing(syms, sp.QQ)
+    gens = iter(R.gens)
+    mats = [[[next(gens) for _ in range(cols)] for _ in range(rows)] for _, rows, cols in specs]
+    return R, mats
+
+
+def _mm(X, Y):
+    """Product of two matrices given as nested lists (of ring elements)."""
+    return [[sum((X[i][k] * Y[k][j] for k in range(len(Y))), 0 * X[0][0]) for j in range(len(Y[0]))] for i in range(len(X))]
+
+
+def _tr(X):
+    return [list(col) for col in zip(*X, strict=True)]
+
+
+def _add(X, Y, c=1):
+    """``X + c Y`` (nested lists)."""
+    return [[x + c * y for x, y in zip(rx, ry, strict=True)] for rx, ry in zip(X, Y, strict=True)]
+
+
+def _scale(X, c):
+    return [[c * x for x in row] for row in X]
+
+
+def _eye(R, n, c=1):
+    return [[R(c) if i == j else R.zero for j in range(n)] for i in range(n)]
+
+
+def _expect_terms(terms, idx, moment):
+    """Group the terms ``(monomial, coefficient)`` of a polynomial by the exponents of the
+    variables at positions ``idx``: drop a group with an odd exponent (symmetric law), and
+    return ``[(prod_i moment(e_i), {rest monomial: coefficient})]`` for the others, where
+    ``rest`` has those exponents set to 0 (independence: E[x^e y^f] = E x^e E y^f)."""
+    groups: dict = {}
+    for monom, c in terms:
+        ea = tuple(monom[i] for i in idx)
+        if any(e & 1 for e in ea):
+            continue
+        rest = list(monom)
+        for i in idx:
+            rest[i] = 0
+        g = groups.setdefault(ea, {})
+        key = tuple(rest)
+        g[key] = g.get(key, 0) + c
+    out = []
+    for ea, d in groups.items():
+        f = 1
+        for e in ea:
+            if e:
+                f = f * moment(e)
+        out.append((f, d))
+    return out
+
+
+def _expect_ring(p: PolyElement, variables, moments) -> PolyElement:
+    """``E[p]`` for ``p`` in a ring ``QQ[...]`` and ``variables`` (generators of that ring)
+    i.i.d. and symmetric with ``moments(q)`` = ``E x^q`` (q even; a SymPy expression in the
+    ring's other generators, e.g. a rational or ``3 s^2``): exact, by linearity."""
+    R = p.ring
+    idx = [R.gens.index(v) for v in variables]
+    cache: dict = {}
+
+    def moment(e):
+        if e not in cache:
+            cache[e] = R(moments(e))
+        return cache[e]
+
+    total = R.zero
+    for f, d in _expect_terms(p.items(), idx, moment):
+        total += R.from_dict(d) * f
+    return total
 
 
 def expect(expr: sp.Expr, variables, moments) -> sp.Expr:
@@ -37,17 +123,10 @@ def expect(expr: sp.Expr, variables, moments) -> sp.Expr:
     ``expr`` is a polynomial in ``variables`` (coefficients may be symbols); the expectation is
     taken monomial by monomial using independence.
     """
+    variables = list(variables)
     poly = sp.Poly(sp.expand(expr), *variables)
-    total = sp.Integer(0)
-    for exps, coeff in poly.terms():
-        term = coeff
-        for p in exps:
-            if p % 2:
-                term = 0
-                break
-            if p:
-                term *= moments(p)
-        total += term
+    # every variable is averaged out: each group's rest monomial is 1
+    total = sum((f * c for f, d in _expect_terms(poly.terms(), range(len(variables)), moments) for c in d.values()), sp.Integer(0))
     return sp.expand(total)
 
 
@@ -57,24 +136,37 @@ def gaussian_moments(s):
 
 
 def _is_zero(expr) -> bool:
+    """Exact: ``expr`` (scalar or Matrix) expands to the zero polynomial."""
     if isinstance(expr, sp.MatrixBase):
-        return all(sp.simplify(e) == 0 for e in expr)
-    return sp.simplify(expr) == 0
+        return all(_is_zero(e) for e in expr)
+    return sp.expand(expr) == 0
 
 
 # ----------------------------------------------------------------------------- M1
 
 
+def _loss_function(m: int, n: int):
+    """A generic loss ``L`` of the ``m n`` entries of ``W`` (an undefined function) whose partial
+    derivatives are the undefined functions ``L_ij``: the chain rule then gives
+    ``sum_ij L_ij(W) dW_ij/dtheta`` directly (a bare ``Function("L")`` gives the same sum with each
+    partial written ``Subs(Derivative(L(..., xi, ...), xi), xi, W_ij)``, costlier to build and expand)."""
+    partials = [sp.Function(f"L_{i}{j}") for i in range(m) for j in range(n)]
+
+    def fdiff(self, argindex=1):
+        return partials[argindex - 1](*self.args)
+
+    return type("L", (sp.Function,), {"fdiff": fdiff})
+
+
 @functools.cache
 def m1_derivation(m: int = 2, n: int = 3, r: int = 2) -> Derivation:
     """M1: gradients and effective updates of LoRA-FA, FLoRA and plain LoRA (exact, generic loss)."""
-    f = sp.Function("L")
+    f = _loss_function(m, n)
     W0, B, A, w = _mat("w0", m, n), _mat("b", m, r), _mat("a", r, n), _mat("w", m, n)
-    eta = sp.Symbol("eta", positive=True)
-    loss = f(*w)
-    sub = dict(zip(list(w), list(W0 + B * A), strict=True))
-    loss_BA = loss.subs(sub)
-    G = sp.Matrix(m, n, lambda i, j: sp.diff(loss, w[i, j]).subs(sub))
+    W = W0 + B * A
+    loss_BA = f(*W)
+    sub = dict(zip(list(w), list(W), strict=True))
+    G = sp.Matrix(m, n, lambda i, j: sp.diff(f(*w), w[i, j]).xreplace(sub))
     dB = sp.Matrix(m, r, lambda k, l: sp.diff(loss_BA, B[k, l]))
     dA = sp.Matrix(r, n, lambda k, l: sp.diff(loss_BA, A[k, l]))
     steps = [
@@ -87,55 +179,61 @@ def m1_derivation(m: int = 2, n: int = 3, r: int = 2) -> Derivation:
         ),
         Step("Same for A.", r"\nabla_A \mathcal L = B^\top G", EXACT, _is_zero(dA - B.T * G)),
     ]
-    Gs = _mat("g", m, n)
-    I = sp.eye(n)
-    dW_fa = (B - eta * Gs * A.T) * A - B * A
+    # the updates: polynomials in the entries of B, A, G (and a fresh A' = C, a base weight Wb), eta, s
+    eta, s = sp.Symbol("eta", positive=True), sp.Symbol("s", positive=True)
+    R, (B, A, Gs, A2, Wb) = _ring([("b", m, r), ("a", r, n), ("g", m, n), ("c", r, n), ("wb", m, n)], extra=(eta, s))
+    e = R(eta)
+    At = _tr(A)
+    GAtA = _mm(_mm(Gs, At), A)
+    I = _eye(R, n)
+    dW_fa = _add(_mm(_add(B, _mm(Gs, At), -e), A), _mm(B, A), -1)
     steps.append(
         Step(
             "LoRA-FA (A frozen): one step on B moves W by -eta G A^T A.",
             r"\Delta W = (B - \eta G A^\top)A - BA = -\eta\,G A^\top A",
-            EXACT,
-            _is_zero(dW_fa + eta * Gs * A.T * A),
+            EXACT_POLY,
+            dW_fa == _scale(GAtA, -e),
         )
     )
     steps.append(
         Step(
             "That is the full fine-tuning step plus the injected noise N.",
             r"-\eta G A^\top A = -\eta\,(G + N),\qquad N = G(A^\top A - I)",
-            EXACT,
-            _is_zero(-eta * Gs * A.T * A + eta * (Gs + Gs * (A.T * A - I))),
+            EXACT_POLY,
+            _scale(GAtA, -e) == _scale(_add(Gs, _mm(Gs, _add(_mm(At, A), I, -1))), -e),
         )
     )
-    s = sp.Symbol("s", positive=True)
-    EP = (A.T * A).applyfunc(lambda e: expect(e, list(A), gaussian_moments(s)))
+    avars = [x for row in A for x in row]
+    mom = gaussian_moments(s)
+    EP = [[_expect_ring(x, avars, mom) for x in row] for row in _mm(At, A)]
     steps.append(
         Step(
             "Gaussian moments with A_kj ~ N(0, 1/r): E[A^T A] = r s I = I, so E[N | G] = 0 when A is independent of G.",
             r"\mathbb E[A^\top A] = r\,s\,I \overset{s=1/r}{=} I",
-            EXACT,
-            _is_zero(EP - r * s * I),
+            EXACT_POLY,
+            EP == _eye(R, n, r * s),
         )
     )
-    Wb = sp.Matrix(m, n, lambda i, j: sp.Symbol(f"wb_{i}{j}"))
-    A2 = _mat("c", r, n)
+    merged = _add(Wb, _mm(B, A))
     steps.append(
         Step(
             "FLoRA: merging BA into the base weight and restarting B at 0 with a fresh A leaves W unchanged, "
             "so the next steps are LoRA-FA steps with the new A.",
             r"W_{\text{base}} + BA = (W_{\text{base}} + BA) + 0\cdot A'",
-            EXACT,
-            _is_zero((Wb + B * A) - ((Wb + B * A) + sp.zeros(m, r) * A2)),
+            EXACT_POLY,
+            merged == _add(merged, _mm([[R.zero] * r for _ in range(m)], A2)),
         )
     )
-    dW_lora = (B - eta * Gs * A.T) * (A - eta * B.T * Gs) - B * A
-    extra = -eta * B * B.T * Gs + eta**2 * Gs * A.T * B.T * Gs
+    Bt = _tr(B)
+    dW_lora = _add(_mm(_add(B, _mm(Gs, At), -e), _add(A, _mm(Bt, Gs), -e)), _mm(B, A), -1)
+    extra = _add(_mm(_mm(B, Bt), Gs), _mm(_mm(_mm(Gs, At), Bt), Gs), -e)  # BB^T G - eta G A^T B^T G
     steps.append(
         Step(
             "Plain LoRA (both trained): the update has two extra terms, first and second order in eta; "
             "they vanish only while B = 0 (the first step).",
             r"\Delta W = -\eta G A^\top A - \eta\,B B^\top G + \eta^2\,G A^\top B^\top G",
-            EXACT,
-            _is_zero(dW_lora - (-eta * Gs * A.T * A + extra)),
+            EXACT_POLY,
+            dW_lora == _scale(_add(GAtA, extra), -e),
         )
     )
     return Derivation(
@@ -165,35 +263,36 @@ def m1_zero_mean_failure(cases=((1, 1), (1, 2), (2, 2), (2, 3), (3, 2))) -> Deri
     ok = True
     details = []
     for r, n in cases:
-        A = _mat("a", r, n)
-        P = A.T * A
-        EP2 = (P * P).applyfunc(lambda e, A=A, r=r: expect(e, list(A), gaussian_moments(sp.Rational(1, r))))
-        good = _is_zero(EP2 - (1 + sp.Rational(n + 1, r)) * sp.eye(n))
+        R, (A,) = _ring([("a", r, n)])
+        avars, mom = [x for row in A for x in row], gaussian_moments(sp.Rational(1, r))
+        P = _mm(_tr(A), A)
+        EP2 = [[_expect_ring(e, avars, mom) for e in row] for row in _mm(P, P)]
+        good = EP2 == _eye(R, n, 1 + sp.Rational(n + 1, r))
         ok &= good
         details.append(f"(r={r}, n={n}): {good}")
     steps.append(
         Step(
             "Wishart second moment, computed from Gaussian moments at several (r, n).",
             r"\mathbb E[(A^\top A)^2] = \left(1 + \tfrac{n+1}{r}\right) I",
-            EXACT,
+            EXACT_POLY,
             ok,
             "; ".join(details),
         )
     )
     ok1 = True
     for r, n in cases[:3]:
-        A = _mat("a", r, n)
-        G0 = _mat("g", 1, n)
-        P = A.T * A
-        N1 = G0 * (sp.eye(n) - eta * P) * (P - sp.eye(n))
-        EN1 = N1.applyfunc(lambda e, A=A, r=r: expect(e, list(A), gaussian_moments(sp.Rational(1, r))))
-        ok1 &= _is_zero(EN1 + eta * sp.Rational(n + 1, r) * G0)
+        R, (A, G0) = _ring([("a", r, n), ("g", 1, n)], extra=(eta,))
+        avars, mom = [x for row in A for x in row], gaussian_moments(sp.Rational(1, r))
+        P = _mm(_tr(A), A)
+        N1 = _mm(_mm(G0, _add(_eye(R, n), P, -R(eta))), _add(P, _eye(R, n), -1))
+        EN1 = [[_expect_ring(e, avars, mom) for e in row] for row in N1]
+        ok1 &= EN1 == [[-R(eta * sp.Rational(n + 1, r)) * g for g in row] for row in G0]
     steps.append(
         Step(
             "Hence the noise at step 1 has a non-zero mean, shrinking the update "
             "(smallest case r = n = m = 1: E[(1 - eta a^2)(a^2 - 1)] = -2 eta).",
             r"\mathbb E[N_1] = \mathbb E[G_0(I - \eta P)(P - I)] = -\eta\,\tfrac{n+1}{r}\,G_0 \neq 0",
-            EXACT,
+            EXACT_POLY,
             ok1,
             "computed directly from Gaussian moments with symbolic G_0 at " + ", ".join(f"(r={r}, n={n})" for r, n in cases[:3]),
         )
@@ -222,38 +321,38 @@ def m2_derivation(cases=((1, 2), (2, 2), (2, 3), (3, 2))) -> Derivation:
     m = 2
     mean_ok = var_ok = cov_ok = True
     for r, n in cases:
-        A = _mat("a", r, n)
-        G = _mat("g", m, n)
+        R, (A, G) = _ring([("a", r, n), ("g", m, n)])
         mom = gaussian_moments(sp.Rational(1, r))
-        N = G * (A.T * A - sp.eye(n))
-        avars = list(A)
-        mean_ok &= all(expect(e, avars, mom) == 0 for e in N)
+        N = _mm(G, _add(_mm(_tr(A), A), _eye(R, n), -1))
+        avars = [x for row in A for x in row]
+        mean_ok &= all(not _expect_ring(e, avars, mom) for row in N for e in row)
+        inv_r = R(sp.Rational(1, r))
         for i in range(m):
             for j in range(n):
                 for k in range(m):
                     for l in range(n):
                         if (k, l) < (i, j):
                             continue
-                        c = expect(N[i, j] * N[k, l], avars, mom)
-                        want = ((G[i, :] * G[k, :].T)[0, 0] * (1 if j == l else 0) + G[i, l] * G[k, j]) / r
-                        good = _is_zero(c - want)
+                        c = _expect_ring(N[i][j] * N[k][l], avars, mom)
+                        want = (sum(G[i][q] * G[k][q] for q in range(n)) * (1 if j == l else 0) + G[i][l] * G[k][j]) * inv_r
+                        good = c == want
                         cov_ok &= good
                         if (i, j) == (k, l):
                             var_ok &= good
     where = ", ".join(f"(r={r}, n={n})" for r, n in cases)
     steps += [
-        Step("The noise has mean zero.", r"\mathbb E N = 0", EXACT, mean_ok, f"m=2, {where}, symbolic G"),
+        Step("The noise has mean zero.", r"\mathbb E N = 0", EXACT_POLY, mean_ok, f"m=2, {where}, symbolic G"),
         Step(
             "Exact variance (Isserlis).",
             r"\operatorname{Var} N_{ij} = \frac{\|G_{i\cdot}\|^2 + G_{ij}^2}{r}",
-            EXACT,
+            EXACT_POLY,
             var_ok,
             f"m=2, {where}, symbolic G",
         ),
         Step(
             "Exact covariance: not isotropic, and proportional to the gradient.",
             r"\operatorname{Cov}(N_{ij}, N_{kl}) = \frac{(GG^\top)_{ik}\,\delta_{jl} + G_{il}G_{kj}}{r}",
-            EXACT,
+            EXACT_POLY,
             cov_ok,
             f"m=2, {where}, symbolic G",
         ),

@@ -139,3 +139,47 @@ def test_l2_derivations_pass():
 @pytest.mark.claim("L3")
 def test_l3_derivation_passes():
     assert lora_difference_derivation().passed
+
+
+@pytest.mark.claim("L2")
+def test_ring_evaluation_of_the_trace_identities_matches_sympy_and_can_fail():
+    """The NTK contributions of lora_gradient_derivation are evaluated exactly over QQ[entries]
+    (_evaluate); on a trace of a sum with a scalar factor they equal SymPy's own explicit
+    evaluation (doit + expand), and a wrong right-hand side (h^T h' for h^T A^T A h') is told apart."""
+    import sympy as sp
+
+    from lora_theorems.proofs.paper_l.lora_kernel import _evaluate, _ring_matrices
+
+    m, n, r = 2, 3, 2
+    A_, B_, h_, hp_, d_, dp_ = (sp.MatrixSymbol(s, *sh) for s, sh in
+                                (("A", (r, n)), ("B", (m, r)), ("h", (n, 1)), ("h'", (n, 1)), ("d", (m, 1)), ("d'", (m, 1))))
+    expr = sp.Trace((d_ * h_.T * A_.T).T * (d_ * h_.T * A_.T).subs({h_: hp_, d_: dp_}) - 2 * B_.T * d_ * dp_.T * B_)
+    Ae, Be, he, hpe, de, dpe = _ring_matrices([("a", r, n), ("b", m, r), ("h", n, 1), ("hp", n, 1), ("d", m, 1), ("dp", m, 1)])
+    got = _evaluate(expr, {A_: Ae, B_: Be, h_: he, hp_: hpe, d_: de, dp_: dpe})
+    explicit = {k: sp.ImmutableMatrix([[x.as_expr() for x in row] for row in v.rows])
+                for k, v in ((A_, Ae), (B_, Be), (h_, he), (hp_, hpe), (d_, de), (dp_, dpe))}
+    want = sp.expand(expr.xreplace(explicit).doit())
+    assert got == got.ring(want)
+    right = (de.T * dpe)[0] * (he.T * Ae.T * Ae * hpe)[0] - 2 * (de.T * Be * Be.T * dpe)[0]
+    wrong = (de.T * dpe)[0] * (he.T * hpe)[0] - 2 * (de.T * Be * Be.T * dpe)[0]
+    assert got == right and got != wrong
+
+
+@pytest.mark.claim("L2")
+def test_l2_gradient_derivation_fails_for_a_wrong_contribution(monkeypatch):
+    """Mutation: evaluate every matrix expression with A replaced by 2A; the B-contribution
+    identity (quadratic in A) must fail, the A- and W-contributions (free of A) must not."""
+    import lora_theorems.proofs.paper_l.lora_kernel as lk
+    from lora_theorems.testing import uncached
+
+    uncached(monkeypatch, lk, "lora_gradient_derivation")
+    real = lk._evaluate
+
+    def doubled(expr, env):
+        return real(expr, {k: (v * v.rows[0][0].ring(2) if k.name == "A" else v) for k, v in env.items()})
+
+    monkeypatch.setattr(lk, "_evaluate", doubled)
+    d = lk.lora_gradient_derivation()
+    assert not d.passed
+    verified = [s.verified for s in d.steps if "NTK contribution" in s.text]
+    assert verified == [False, True, True]

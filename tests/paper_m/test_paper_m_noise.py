@@ -316,3 +316,37 @@ def test_lora_noise_from_gram_agrees_with_lora_noise():
         lora_noise_from_gram(G, np.eye(4))
     with pytest.raises(ValueError, match="rank"):
         sample_gram(rng, 0, 3, 10)
+
+
+@pytest.mark.claim("M2")
+def test_ring_expectation_agrees_with_expect():
+    """The polynomial-ring expectation (_expect_ring, used by the M1/M2 derivations) equals the
+    SymPy-expression one (expect) on a polynomial with symbolic coefficients and variance."""
+    from lora_theorems.proofs.paper_m.noise import _expect_ring, _ring, expect, gaussian_moments
+
+    s, eta = sp.Symbol("s", positive=True), sp.Symbol("eta", positive=True)
+    R, (A, G) = _ring([("a", 2, 2), ("g", 1, 2)], extra=(s, eta))
+    a = [x for row in A for x in row]
+    p = (G[0][0] * a[0] + G[0][1] * a[1]) ** 2 * (a[0] - R(eta) * a[3] ** 2) ** 2 + a[1] * a[2] ** 3 - 3
+    want = expect(p.as_expr(), [x.as_expr() for x in a], gaussian_moments(s))
+    got = _expect_ring(p, a, gaussian_moments(s))
+    assert got == R(want)
+    assert got != R(expect(p.as_expr(), [x.as_expr() for x in a], gaussian_moments(2 * s)))
+
+
+@pytest.mark.claim("M2")
+def test_m2_derivation_fails_for_wrong_moments(monkeypatch):
+    """Mutation: fourth moment 2 s^2 (not Gaussian 3 s^2): the exact variance and covariance steps
+    (Isserlis) must fail while the mean still vanishes; likewise the Wishart step of M1."""
+    import lora_theorems.proofs.paper_m.noise as pn
+    from lora_theorems.testing import uncached
+
+    uncached(monkeypatch, pn, "m2_derivation", "m1_zero_mean_failure")
+    real = pn.gaussian_moments
+    monkeypatch.setattr(pn, "gaussian_moments", lambda s: lambda p: 2 * s**2 if p == 4 else real(s)(p))
+    d = pn.m2_derivation()
+    by_text = {st.text: st.verified for st in d.steps}
+    assert by_text["The noise has mean zero."] is True
+    assert by_text["Exact variance (Isserlis)."] is False
+    assert by_text["Exact covariance: not isotropic, and proportional to the gradient."] is False
+    assert not pn.m1_zero_mean_failure().passed
