@@ -245,9 +245,9 @@ def linearized_predictions(K: np.ndarray | None, K_eval: np.ndarray, resid: np.n
                            eig: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """$K(x,X)\\,K^{-1}(I - e^{-K t})\\,r_0$ for each $t$ in ``times`` (continuous GD; $\\eta$ folded into $t$).
 
-    ``K`` ``(S, N, N)``, ``K_eval`` ``(S, M, N)``, ``resid`` ``(S, N)`` (labels minus $f_0$);
-    returns ``(S, len(times) [+1], M)``, the last row the ridge limit $K(x,X)(K+\\mu I)^{-1}r_0$
-    when ``ridge`` (per seed or scalar) is given.  ``eig``: ``np.linalg.eigh(K)`` if already
+    ``K`` ``(S, N, N)``, ``K_eval`` ``(S, M, N)``, ``resid`` ``(S, N)`` (labels minus $f_0$), ``times``
+    ``(T,)`` or per seed ``(S, T)``; returns ``(S, T [+1], M)``, the last row the ridge limit
+    $K(x,X)(K+\\mu I)^{-1}r_0$ when ``ridge`` (per seed or scalar) is given.  ``eig``: ``np.linalg.eigh(K)`` if already
     computed (the same kernel trained on other labels; ``K`` is then not read and may be ``None``).
     Through $K = U\\Lambda U^T$:
     $(1-e^{-\\lambda t})/\\lambda$ is evaluated as ``-expm1(-lam t)/lam`` (no cancellation for small
@@ -259,7 +259,8 @@ def linearized_predictions(K: np.ndarray | None, K_eval: np.ndarray, resid: np.n
         eig = np.linalg.eigh(K)
     lam, U = eig
     proj = np.matmul(resid[:, None, :], U)[:, 0, :]  # U^T r0
-    t = np.asarray(times, dtype=np.float64)[None, :, None]
+    t = np.asarray(times, dtype=np.float64)
+    t = t[None, :, None] if t.ndim == 1 else t[:, :, None]
     lt = lam[:, None, :] * t
     safe = np.where(lam > 0, lam, 1.0)[:, None, :]
     g = np.where(lam[:, None, :] > 0, -np.expm1(-lt) / safe, t)
@@ -410,17 +411,15 @@ def _triggered_features(base: dict, mask: np.ndarray) -> tuple:
 
 
 
-def _triggered_kernels(base: dict, masks: np.ndarray, f_ev: Any, kernel: Callable[[int, Any, Any], np.ndarray],
-                       feats: Any = None):
+def _triggered_kernels(base: dict, masks: np.ndarray, f_ev: Any, kernel: Callable[[int, Any, Any], np.ndarray]):
     """Backdoor (L8): per seed, the train-train and eval-train kernel blocks and f_0 recomputed on the
-    training features with the trigger planted in that seed's poisoned rows; ``kernel(seed, a, b)``.
-    ``feats``: those features per seed (:func:`_triggered_features`), if already computed."""
+    training features with the trigger planted in that seed's poisoned rows; ``kernel(seed, a, b)``."""
     seeds, N = masks.shape
     K = np.empty((seeds, N, N))
     Ke = np.empty((seeds, len(base["X_eval"]), N))
     f0 = np.empty((seeds, N))
     for s in range(seeds):
-        fs = _triggered_features(base, masks[s]) if feats is None else feats[s]
+        fs = _triggered_features(base, masks[s])
         K[s] = kernel(s, fs, fs)
         Ke[s] = kernel(s, f_ev, fs)
         f0[s] = fs[0]
@@ -466,10 +465,10 @@ def _kernel_lora_clean(base: dict, task: DigitsTask, A: np.ndarray,
     Kl_tr = lora_kernel_blocks(f_tr, f_tr, A)
     Kl_ev = lora_kernel_blocks(f_ev, f_tr, A) if Kl_ev is None else Kl_ev
     eig = eigh(Kl_tr)
-    pl_clean = f_ev[0] + linearized_predictions(Kl_tr, Kl_ev, resid_clean, taus, _ridge(Kl_tr), eig)
+    n_test = len(task.y_test)  # the clean-trained model is read on the clean test inputs only
+    pl_clean = f_ev[0][:n_test] + linearized_predictions(Kl_tr, Kl_ev[:, :n_test], resid_clean, taus, _ridge(Kl_tr), eig)
     tr_pred_l = f_tr[0] + linearized_predictions(Kl_tr, Kl_tr, resid_clean, taus[:0], _ridge(Kl_tr), eig)[:, -1]
-    return (_acc(pl_clean[..., : len(task.y_test)], task.y_test), _acc(tr_pred_l, task.y_train), eig[0], eig[1],
-            _ridge(Kl_tr))
+    return (_acc(pl_clean, task.y_test), _acc(tr_pred_l, task.y_train), eig[0], eig[1], _ridge(Kl_tr))
 
 
 def _readonly(parts: tuple) -> tuple:
@@ -494,19 +493,22 @@ def _kernel_ff_default(activation: str, attack: str, rate: float, seeds: int, se
 
 @functools.lru_cache(maxsize=2)
 def _triggered_parts_default(activation: str, attack: str, rate: float, seeds: int, seed: int) -> tuple:
-    """Backdoor, default network and data: per seed, the triggered training features and the factors
-    $\\delta\\cdot\\delta'$ of LoRA's train-train and eval-train kernel blocks on them, which do not depend
-    on $A$ (shared by every rank and variance at one rate)."""
+    """Backdoor, default network and data: per seed (stacked over seeds), the triggered training inputs of
+    the middle layer ``(S, N, n)``, $f_0$ on them ``(S, N)``, and the factors $\\delta\\cdot\\delta'$ of LoRA's
+    train-train ``(S, N, N)`` and eval-train ``(S, M, N)`` kernel blocks on them, which do not depend on
+    $A$ (shared by every rank and variance at one rate)."""
     base = _kernel_base_default(activation)
     task = digits_task()
     _, p_rng = _seed_streams(seed, attack, rate)
     masks = poison(attack, task.y_train, rate, p_rng, seeds)
-    parts = []
+    N, M = masks.shape[1], len(base["X_eval"])
+    x1, f0 = np.empty((seeds, N, base["f_tr"][1][1].shape[1])), np.empty((seeds, N))
+    d_tr, d_ev = np.empty((seeds, N, N)), np.empty((seeds, M, N))
     for s in range(seeds):
         fs = _triggered_features(base, masks[s])
-        d_tr, d_ev = fs[2][1], base["f_ev"][2][1]
-        parts.append(_readonly((fs, d_tr @ d_tr.T, d_ev @ d_tr.T)))
-    return tuple(parts)
+        d, de = fs[2][1], base["f_ev"][2][1]
+        x1[s], f0[s], d_tr[s], d_ev[s] = fs[1][1], fs[0], d @ d.T, de @ d.T
+    return _readonly((x1, f0, d_tr, d_ev))
 
 
 @functools.lru_cache(maxsize=32)
@@ -590,29 +592,35 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
         cl, fit_l, lam, U, ridge_l = _kernel_lora_clean(base, task, A)
     f_tr, f_ev, taus = base["f_tr"], base["f_ev"], base["taus"]
     _, y_pois = _poisoned(attack, task, masks)
+    G = len(TAU_GRID)
+    i_eq, i_ratio, i_conv = G, G + 1, G + 2
+    mf, ml = _matched_index(cf[:, :G], cl[:, :G])
+    # LoRA trained on poisoned data is read at three times per seed (its matched-clean time, equal time,
+    # the lr-ratio time) and at the ridge limit: only those rows are computed
+    t_read = np.stack([taus[ml], np.full(seeds, taus[i_eq]), np.full(seeds, taus[i_ratio])], axis=1)
     if attack == "label-flip":  # the clean kernel (its eigendecomposition and ridge), trained on flipped labels
         Kle_p = _kernel_lora_eval_default(activation, rank, variance, seeds, seed) if default else \
             lora_kernel_blocks(f_ev, f_tr, A)
         f0p = f_tr[0]
-        pl_p = f_ev[0] + linearized_predictions(None, Kle_p, y_pois - f0p, taus, ridge_l, (lam, U))
+        pl_p = f_ev[0] + linearized_predictions(None, Kle_p, y_pois - f0p, t_read, ridge_l, (lam, U))
     elif default:  # the poisoned rows carry the trigger: kernels and f_0 recomputed on them
-        parts = _triggered_parts_default(activation, attack, rate, seeds, seed)
-        Kl_p, Kle_p, f0p = _triggered_kernels(
-            base, masks, f_ev, lambda s, a, b: lora_kernel_blocks(a, b, A[s : s + 1], delta=parts[s][1 if a is b else 2])[0],
-            feats=[p[0] for p in parts])
+        # lora_kernel_blocks of each seed's triggered features, as one batch over the seeds
+        x1_p, f0p, d_tr, d_ev = _triggered_parts_default(activation, attack, rate, seeds, seed)
+        At = A.transpose(0, 2, 1)
+        u = np.matmul(x1_p, At)
+        Kl_p = d_tr * (u @ u.transpose(0, 2, 1)) / x1_p.shape[2]
+        Kle_p = d_ev * (np.matmul(f_ev[1][1], At) @ u.transpose(0, 2, 1)) / x1_p.shape[2]
         eig_p = _eigh_reusing(Kl_p, ("backdoor", activation, rate, rank, seeds, seed), variance)
-        pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p), eig_p)
+        pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, t_read, _ridge(Kl_p), eig_p)
     else:
         Kl_p, Kle_p, f0p = _triggered_kernels(base, masks, f_ev, lambda s, a, b: lora_kernel_blocks(a, b, A[s : s + 1])[0])
-        pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, taus, _ridge(Kl_p))
-    G = len(TAU_GRID)
-    i_eq, i_ratio, i_conv = G, G + 1, G + 2
+        pl_p = f_ev[0] + linearized_predictions(Kl_p, Kle_p, y_pois - f0p, t_read, _ridge(Kl_p))
     n_test = len(task.y_test)
     al, sl = _acc(pl_p[..., :n_test], task.y_test), _asr(pl_p[..., n_test:])
-    mf, ml = _matched_index(cf[:, :G], cl[:, :G])
     ar = np.arange(seeds)
     pick_f = {"equal-time": i_eq, "converged": i_conv, "matched-clean": mf, "lr-ratio": i_eq}
     pick_l = {"equal-time": i_eq, "converged": i_conv, "matched-clean": ml, "lr-ratio": i_ratio}
+    pick_p = {"matched-clean": 0, "equal-time": 1, "lr-ratio": 2, "converged": 3}  # rows of pl_p
 
     def take(M, idx):
         return M[ar, idx] if np.ndim(idx) else M[:, idx]
@@ -621,10 +629,10 @@ def kernel_attack(attack: str, rate: float, rank: int, variance: float, *, seeds
     ff: dict[str, Any] = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": fit_f}
     lora: dict[str, Any] = {"clean_acc": {}, "attacked_acc": {}, "asr": {}, "train_fit": np.array(fit_l)}
     for r in READINGS:
-        for out, (c, a, s_), pick in ((ff, (cf, af, sf), pick_f), (lora, (cl, al, sl), pick_l)):
+        for out, (c, a, s_), pick, pick_a in ((ff, (cf, af, sf), pick_f, pick_f), (lora, (cl, al, sl), pick_l, pick_p)):
             out["clean_acc"][r] = np.array(take(c, pick[r]))
-            out["attacked_acc"][r] = np.array(take(a, pick[r]))
-            out["asr"][r] = np.array(take(s_, pick[r]))
+            out["attacked_acc"][r] = np.array(take(a, pick_a[r]))
+            out["asr"][r] = np.array(take(s_, pick_a[r]))
     return AttackRun(attack, rate, rank, variance, "kernel", pre.activation, seeds, seed, ff, lora, READINGS,
                      np.zeros(seeds, dtype=bool))
 
@@ -656,7 +664,8 @@ def _ff_forward(P, X, activation, ws: dict | None = None):
     for l, layer in enumerate(P):
         W = layer["W"]
         # (x W^T) / sqrt(d) + sqrt(sigma_b^2) b
-        h = np.matmul(x, W.transpose(0, 2, 1), out=_work(ws, f"h{l}", x.shape[:-1] + (W.shape[1],)))
+        # W^T as a row-major copy: the GEMM with a transposed view is slower here (same bits at these shapes)
+        h = np.matmul(x, np.ascontiguousarray(W.transpose(0, 2, 1)), out=_work(ws, f"h{l}", x.shape[:-1] + (W.shape[1],)))
         np.divide(h, math.sqrt(x.shape[-1]), out=h)
         np.add(h, math.sqrt(BIAS_VAR) * layer["b"][:, None, :], out=h)
         if l == len(P) - 1:
@@ -688,7 +697,12 @@ def _ff_step(P, X, y, lr, activation, fwd=None, ws: dict | None = None):
 
 
 class _LoraNet:
-    """The pretrained network with frozen weights and a trainable (A, B) on the middle layer, batched."""
+    """The pretrained network with frozen weights and a trainable (A, B) on the middle layer, batched.
+
+    A step works with the effective update $W_{eff} = c_1 BA$ (``(copies, n, n)``, formed once per
+    (A, B)) rather than the factors: the forward is $h_1 = \\mathrm{base}_1 + x_1W_{eff}^T$ and the
+    gradients are $c_1 G A^T$ (for $B$) and $c_1 B^T G$ (for $A$) with $G = g^T x_1$, two GEMMs over
+    the training rows per step instead of five (the same products, associated differently)."""
 
     def __init__(self, pre: Pretrained, X: np.ndarray, A: np.ndarray):
         p = pre.params
@@ -696,9 +710,11 @@ class _LoraNet:
         self.c1 = 1.0 / math.sqrt(p[1]["W"].shape[1])
         self.c2 = 1.0 / math.sqrt(p[2]["W"].shape[1])
         self.w2 = p[2]["W"][0]
+        self.cw2 = self.c2 * self.w2
         self.b2 = math.sqrt(BIAS_VAR) * p[2]["b"][0]
         self.A = np.array(A)
         self.B = np.zeros((A.shape[0], p[1]["W"].shape[0], A.shape[1]))
+        self._Wt: np.ndarray | None = None  # (c1 B A)^T at the current (A, B)
         self._cw_rows: dict[int, np.ndarray] = {}  # c2 w2 tiled over N rows, per N
 
     def base(self, X):
@@ -706,53 +722,55 @@ class _LoraNet:
         p = self.pre.params
         h0 = np.einsum("...q,pq->...p", X, p[0]["W"]) / math.sqrt(X.shape[-1]) + math.sqrt(BIAS_VAR) * p[0]["b"]
         x1, _ = _phi(h0, self.act)
-        return x1, self.c1 * np.einsum("...q,pq->...p", x1, p[1]["W"]) + math.sqrt(BIAS_VAR) * p[1]["b"]
+        base1 = self.c1 * np.einsum("...q,pq->...p", x1, p[1]["W"]) + math.sqrt(BIAS_VAR) * p[1]["b"]
+        # einsum over a broadcast batch lays its result out copy-innermost: the step's GEMMs and
+        # elementwise passes run ~2x faster on row-major copies of the same numbers
+        return np.ascontiguousarray(x1), np.ascontiguousarray(base1)
+
+    def w_eff_t(self) -> np.ndarray:
+        """$W_{eff}^T = c_1 A^TB^T$, ``(copies, n, n)``, at the current (A, B) (computed once per step; stored
+        as its own contiguous array: a GEMM with a transposed view of it is ~2x slower here)."""
+        if self._Wt is None:
+            self._Wt = np.matmul(self.A.transpose(0, 2, 1), self.B.transpose(0, 2, 1))
+            np.multiply(self._Wt, self.c1, out=self._Wt)
+        return self._Wt
 
     def output(self, x1, base1, ws: dict | None = None):
-        """Output $f$, $u = x_1A^T$ and $\\phi'(h_1)$ at the current (A, B).
+        """Output $f$ and $\\phi'(h_1)$ at the current (A, B), $h_1 = \\mathrm{base}_1 + x_1 W_{eff}^T$.
 
-        ``ws``: a dict of work arrays this call writes into (and returns ``u`` and $\\phi'$ in), kept by
-        the caller across steps: the same operations on the same numbers, without fresh arrays of
+        ``ws``: a dict of work arrays this call writes into (and returns $\\phi'$ in), kept by the
+        caller across steps: the same operations on the same numbers, without fresh arrays of
         ``(copies, N, n)`` per step (on this kind of machine such allocations cost page faults)."""
-        C, r = self.A.shape[0], self.A.shape[1]
-        M, n = x1.shape[-2], self.B.shape[1]
-        u = np.matmul(x1, self.A.transpose(0, 2, 1), out=_work(ws, "u", (C, M, r)))
-        uB = _work(ws, "uB", (C, M, n))
-        if r == 1:
-            # rank 1: numpy's matmul over an inner dimension of 1 sums 0 + u_i b_j per entry (no BLAS);
-            # the same numbers as a broadcast product, several times faster
-            uB = np.multiply(u, self.B.transpose(0, 2, 1), out=uB)
-            np.add(uB, 0.0, out=uB)
-        else:
-            uB = np.matmul(u, self.B.transpose(0, 2, 1), out=uB)
-        np.multiply(uB, self.c1, out=uB)
-        h1 = np.add(base1, uB, out=uB)  # base1 + c1 uB
+        C, M, n = self.A.shape[0], x1.shape[-2], self.B.shape[1]
+        h1 = np.matmul(x1, self.w_eff_t(), out=_work(ws, "h1", (C, M, n)))
+        np.add(h1, base1, out=h1)
         if self.act == "relu":
             x2 = np.maximum(h1, 0.0, out=_work(ws, "x2", h1.shape))
             dp = np.greater(h1, 0.0, out=_work(ws, "dp", h1.shape))  # the 0/1 step, written as float
         else:
             x2, dp = _phi(h1, self.act)
-        np.multiply(x2, self.c2, out=x2)
-        return x2 @ self.w2 + self.b2, u, dp  # (c2 x2) w2 + b2
+        return x2 @ self.cw2 + self.b2, dp  # x2 (c2 w2) + b2
 
     def step(self, x1, base1, y, lr, out=None, ws: dict | None = None):
         """One GD step on (A, B); ``out``: :meth:`output` on ``(x1, base1)`` at the current (A, B), if computed;
         ``ws``: work arrays, as in :meth:`output`."""
-        f, u, dp = self.output(x1, base1, ws) if out is None else out
+        f, dp = self.output(x1, base1, ws) if out is None else out
         # dL/dh1 = (f - y)[..., None] * (c2 w2) * dp, (S, N, n): the same products, computed over rows of
         # N n entries (numpy's broadcast over the last axis of 16 would loop 16 entries at a time)
         S, N, n = dp.shape
         if N not in self._cw_rows:
-            self._cw_rows[N] = np.tile(self.c2 * self.w2, N)
+            self._cw_rows[N] = np.tile(self.cw2, N)
         g = np.repeat(f - y, n, axis=-1)
         np.multiply(g, self._cw_rows[N], out=g)
         np.multiply(g, dp.reshape(S, N * n), out=g)
-        g = g.reshape(S, N, n)
-        gB = self.c1 * (g.transpose(0, 2, 1) @ u)
-        gBg = np.matmul(g, self.B, out=_work(ws, "gB", (S, N, self.B.shape[2])))
-        gA = self.c1 * (gBg.transpose(0, 2, 1) @ x1)
-        self.A = self.A - lr * gA
-        self.B = self.B - lr * gB
+        G = np.matmul(g.reshape(S, N, n).transpose(0, 2, 1), x1, out=_work(ws, "G", (S, n, x1.shape[-1])))
+        gB = np.matmul(G, self.A.transpose(0, 2, 1))  # dL/dB = c1 G A^T
+        gA = np.matmul(self.B.transpose(0, 2, 1), G)  # dL/dA = c1 B^T G
+        np.multiply(gB, self.c1 * lr, out=gB)
+        np.multiply(gA, self.c1 * lr, out=gA)
+        self.A = self.A - gA
+        self.B = self.B - gB
+        self._Wt = None
         return f
 
 
@@ -783,7 +801,10 @@ def _finite_setup(pre: Pretrained, task: DigitsTask, attack: str, masks: np.ndar
     ck = list(range(every, steps + 1, every))
     if ck[-1] != steps:
         ck.append(steps)
-    return {"Xb": np.concatenate([X_clean, X_pois]), "yb": np.concatenate([y_clean, y_pois]), "lr": lr,
+    # row-major (np.where and concatenate of broadcast inputs lay the copies innermost): the GEMMs of
+    # FF's steps on the same numbers run ~2x faster
+    return {"Xb": np.ascontiguousarray(np.concatenate([X_clean, X_pois])), "yb": np.concatenate([y_clean, y_pois]),
+            "lr": lr,
             "X_eval": np.concatenate([task.X_test, task.X_trig_test]), "ck": ck, "steps": steps}
 
 

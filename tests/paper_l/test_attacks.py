@@ -206,13 +206,29 @@ def test_shared_parts_give_the_numbers_of_a_run_computed_alone(pre, attack, rate
 
 
 @pytest.mark.claim("L8")
-def test_rank_one_update_is_the_product_numpy_matmul_computes():
-    """_LoraNet at rank 1 forms u B^T as a broadcast product (+ 0.0): the same bits as the matmul."""
-    rng = np.random.default_rng(4)
-    u, B = rng.standard_normal((3, 50, 1)), rng.standard_normal((3, at.WIDTH, 1))
-    u[0, :5] = 0.0
-    u[1, :5] = -0.0
-    assert (u * B.transpose(0, 2, 1) + 0.0).tobytes() == (u @ B.transpose(0, 2, 1)).tobytes()
+@pytest.mark.parametrize("rank", [1, 4, 16])
+def test_lora_step_through_w_eff_is_the_factored_step(pre, rank):
+    """_LoraNet forms W_eff = c1 B A once per step (forward x1 W_eff^T, gradients c1 G A^T and c1 B^T G with
+    G = g^T x1): the factored computation (u = x1 A^T, h1 = base1 + c1 u B^T, dB = c1 g^T u, dA = c1 (g B)^T x1)
+    associated differently, so equal to it within rounding, at every rank."""
+    task = at.digits_task()
+    X, y = task.X_train[:40], task.y_train[:40]
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((2, rank, at.WIDTH)) * 0.3
+    net = at._LoraNet(pre, X[None], A)
+    net.B = rng.standard_normal(net.B.shape) * 0.2
+    x1, base = net.base(np.broadcast_to(X, (2,) + X.shape))
+    A0, B0 = net.A.copy(), net.B.copy()
+    u = x1 @ A0.transpose(0, 2, 1)
+    h1 = base + net.c1 * (u @ B0.transpose(0, 2, 1))
+    f_ref = np.maximum(h1, 0.0) @ (net.c2 * net.w2) + net.b2
+    g = (f_ref - y)[..., None] * (net.c2 * net.w2) * (h1 > 0)
+    B_ref = B0 - 0.01 * net.c1 * (g.transpose(0, 2, 1) @ u)
+    A_ref = A0 - 0.01 * net.c1 * ((g @ B0).transpose(0, 2, 1) @ x1)
+    f = net.step(x1, base, np.broadcast_to(y, (2, len(y))), 0.01)
+    assert np.allclose(f, f_ref, rtol=1e-13, atol=1e-13)
+    assert np.allclose(net.A, A_ref, rtol=1e-12, atol=1e-14) and np.allclose(net.B, B_ref, rtol=1e-12, atol=1e-14)
+    assert x1.flags["C_CONTIGUOUS"] and base.flags["C_CONTIGUOUS"]
 
 
 @pytest.mark.claim("L8")
@@ -262,3 +278,24 @@ def test_eigh_of_a_power_of_four_multiple_is_the_scaled_eigh(pre):
     other = Ks[1.0].copy()
     other[:, 0, 0] += 1e-9
     assert np.array_equal(at._eigh_reusing(other, key, 1.0)[0], np.linalg.eigh(other)[0])
+
+
+@pytest.mark.claim("L8")
+def test_per_seed_times_give_the_rows_of_the_shared_grid(pre):
+    """kernel_attack computes LoRA's poisoned predictions only at the times its readings read (``times`` per
+    seed, ``(S, T)``): the rows the full time grid gives, within rounding (GEMMs of other shapes).  A rank-4
+    LoRA kernel is singular; its null space adds rounding noise times t (or 1/mu) that cancels only in exact
+    arithmetic, so at the longest time and at the ridge limit the rows agree to ~1e-10 of their scale, not 1e-15."""
+    base = at._kernel_base_default("relu")
+    Z = np.random.default_rng(8).standard_normal((3, 4, at.WIDTH)) * 0.25
+    K = at.lora_kernel_blocks(base["f_tr"], base["f_tr"], Z)
+    Ke = at.lora_kernel_blocks(base["f_ev"], base["f_tr"], Z)
+    resid = np.random.default_rng(9).standard_normal((3, K.shape[1]))
+    taus = base["taus"]
+    full = at.linearized_predictions(K, Ke, resid, taus, 1e-6)
+    idx = np.array([[0, 7, 50], [3, 49, 50], [48, 49, 2]])
+    rows = at.linearized_predictions(K, Ke, resid, taus[idx], 1e-6)
+    assert rows.shape == (3, 4, Ke.shape[1])
+    for s in range(3):
+        ref = np.concatenate([full[s, idx[s]], full[s, -1:]])
+        assert np.all(np.abs(rows[s] - ref) <= 1e-8 * np.abs(ref).max(axis=1, keepdims=True))
