@@ -172,7 +172,8 @@ class Run:
             f"{' / '.join(f'{x:.1f}' for x in m['load'] or ())} (wall times move with other work on the machine; "
             "ratios from the same rounds much less)",
             "- OpenBLAS environment: "
-            + ("kept" if a.keep_openblas_env else "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every child"),
+            + ("kept" if a.keep_openblas_env else "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for every child")
+            + "; PYTHONDONTWRITEBYTECODE unset (bytecode cached, as a default Python and `pip install .` do)",
         ]
         for who, v in self.versions.items():
             lines.append(f"- {who}: " + ", ".join(f"{k} {val}" for k, val in v.items()))
@@ -328,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep_openblas_env:
         os.environ.pop("OPENBLAS_CORETYPE", None)
         os.environ.pop("OPENBLAS_L2_SIZE", None)
+    # a user's Python caches bytecode (and `pip install .` precompiles it); some sandboxes turn
+    # that off, which makes every spawned worker recompile the package's sources
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     out = args.out or (HERE / "RESULTS.md" if only == set(TASKS) else None)
 
     run = Run(args)
