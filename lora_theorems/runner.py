@@ -42,23 +42,23 @@ __all__ = ["COST_HINTS", "Task", "Workers", "dask_client", "estimate_cost", "run
 
 Task = tuple[str, str]
 
-#: Static cost hints, ``"claim/check" -> seconds``: the checks of 1 s and more in the committed
-#: full-profile report's run.json (seed 0, one BLAS thread per check; regenerated 2026-11-30
-#: after the speed-ups of issue 11).  Only the order matters; a stale entry costs balance, never
-#: correctness.  A previous report's timings in the output directory take precedence.
+#: Static cost hints, ``"claim/check" -> seconds``: the checks of 0.5 s and more in the committed
+#: full-profile report's run.json (seed 0, one BLAS thread per check; regenerated 2026-11-30 after
+#: the second round of issue 11's speed-ups).  Only the order matters; a stale entry costs
+#: balance, never correctness.  A previous report's timings in the output directory take precedence.
 COST_HINTS: Mapping[str, float] = {
-    "L1/eq9_normalized": 1.4, "L1/relu_erf_closed_forms": 5.9, "L1/empirical_to_analytic": 8.4,
-    "L1/kernel_drift_in_training": 7.4, "L3/lora_minus_ff_layer_output": 1.2,
-    "L3/lora_minus_ff_backprop_factor": 1.2, "L4/nsd_sweep": 3.2, "L4/nsd_probability": 4.2,
-    "L4/nsd_uniform_sweep": 2.8, "L4/uniform_r1_surely": 2.8, "L4/corrected_spectrum": 4.3,
-    "L4/corrected_whp_bound": 9.1, "L5/operator_norm_growth": 12.8, "L5/kernel_difference_rate": 6.0,
-    "L5/weak_convergence": 2.3, "L8/f1_label_flip_kernel": 5.3, "L8/f1_label_flip_finite": 15.3,
-    "L8/f2_backdoor_finite": 1.3, "L8/f4_variance_finite": 1.8, "M2/m2_variance_monte_carlo": 2.6,
-    "M2/m2_other_inits": 8.3, "M2/m2_covariance_monte_carlo": 2.0, "M3/m3_coordinate_kolmogorov": 11.4,
-    "M3/m3_coordinate_marginal": 8.0, "M3/m3_row_tv": 6.4, "M3/m3_matrix_tv_is_one": 4.2,
-    "M4/m4_membership_inference": 7.1, "M4/m4_vector_step_audit": 3.5, "M5/m5_jl_empirical": 2.6,
-    "M5/m5_accountant_vs_attack": 2.0, "H1/h1_first_term_quadrature": 1.3, "H1/h1_audit_dp": 8.1,
-    "H2/h2_symmetry_distinguisher": 1.2, "H3/h3_mia_digits": 5.0,
+    "L1/eq9_neuron_sum_as_written": 0.6, "L1/eq9_normalized": 1.4, "L1/relu_erf_closed_forms": 4.0,
+    "L1/analytic_ntk_matches_mpmath": 0.9, "L1/empirical_to_analytic": 8.3, "L1/kernel_drift_in_training": 6.8,
+    "L4/nsd_sweep": 3.2, "L4/nsd_probability": 4.1, "L4/nsd_uniform_sweep": 2.7, "L4/uniform_r1_surely": 2.2,
+    "L4/corrected_spectrum": 4.3, "L4/corrected_whp_bound": 9.3, "L4/r1_closed_form": 0.6,
+    "L5/operator_norm_growth": 13.2, "L5/kernel_difference_rate": 5.4, "L5/weak_convergence": 2.3,
+    "L7/variance_hypothesis": 0.6, "L7/log_pdet_equal_rank": 1.0, "L8/f1_label_flip_kernel": 2.5,
+    "L8/f1_label_flip_finite": 7.1, "L8/f2_backdoor_finite": 0.5, "L8/f4_variance_finite": 0.7,
+    "M2/m2_variance_monte_carlo": 2.2, "M2/m2_other_inits": 5.5, "M2/m2_covariance_monte_carlo": 1.9,
+    "M3/m3_coordinate_kolmogorov": 5.7, "M3/m3_matrix_tv_is_one": 4.2, "M4/m4_membership_inference": 2.8,
+    "M4/m4_vector_step_audit": 3.3, "M5/m5_jl_empirical": 2.4, "M5/m5_accountant_vs_attack": 2.0,
+    "H1/h1_first_term_quadrature": 1.2, "H1/h1_audit_dp": 5.6, "H2/h2_symmetry_distinguisher": 1.2,
+    "H3/h3_mia_digits": 1.2,
 }
 _DEFAULT_COST = 1.0
 
