@@ -12,9 +12,11 @@ contender once, in its own fresh process, alternating or rotating which goes fir
   FF and LoRA modes, on the same weights; the kernels must agree to 1e-10 relative;
 * **M_Delta sweep**: its achieved FLOP rate as a fraction of the same process's DGEMM rate
   (``bench_m_delta_flops.py``);
-* **the report**: ``write_report`` wall time, quick profile every round and full profile in the
-  first ``--full-rounds`` rounds, ``jobs=1`` vs ``jobs=2``, with CPU seconds, peak memory and the
+* **the report**: ``write_report`` wall time, quick profile ``--rounds`` times and full profile
+  ``--full-rounds`` times, ``jobs=1`` vs ``jobs=2``, with CPU seconds, peak memory and the
   hashes of the reproducible files, which must agree across job counts (``bench_report.py``);
+  the reports run after every other task (a full report leaves this VM slower for NumPy's
+  allocation-heavy work for minutes, which would be measured as the contenders' speed);
 * **start-up**: ``lora-theorems list``, ``show L4 --no-run``, ``--version``, ``--help``.
 
 A ratio ours / peer is taken per round (best of ``--repeats`` calls on each side) and shown as
@@ -345,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lt-bench-") as tmp:
         data = Path(tmp)
         peers.make_data(data)
+        # the micro-benchmarks first, the reports last: on this project's VM a full report leaves the
+        # machine slower for NumPy's allocation-heavy work for minutes (seen: our empirical NTK 1.7-2x
+        # slower in every later round, neural-tangents' XLA arena not), which would be measured here
         for r in range(args.rounds):
             if "analytic" in only:
                 for N, depth, act in peers.ANALYTIC:
@@ -355,14 +360,15 @@ def main(argv: list[str] | None = None) -> int:
                                   ["ours", *(f"nt-{i}" for i in peers.NT_IMPLS), "torch"])
             if "m-delta" in only:
                 run.mdelta_round()
-            if "report" in only:
-                run.report_round(r, "quick", data)
-                if r < args.full_rounds:
-                    run.report_round(r, "full", data)
-                if r == 0 and not args.no_dask:
-                    run.dask_report(data)
             if "startup" in only:
                 run.startup_round()
+        if "report" in only:
+            for r in range(args.rounds):
+                run.report_round(r, "quick", data)
+            if not args.no_dask:
+                run.dask_report(data)
+            for r in range(args.full_rounds):
+                run.report_round(r, "full", data)
     text = run.markdown(time.perf_counter() - started)
     print(text)
     if out is not None:
