@@ -124,11 +124,11 @@ class Workers:
     local processes, or the Dask scheduler at ``config.dask``; a context manager (only ``jobs``
     and ``dask`` of ``config`` are read).
 
-    One instance can serve a whole report: :meth:`run_tasks` runs the checks (longest first) and
-    :meth:`submit` runs follow-up work on the same workers (the report's figures) without
-    starting a second pool.  Work submitted while checks still run waits in the pool's FIFO
-    queue behind every check unit, so it fills the idle tail of the run rather than delaying a
-    check.  In this process (``jobs == 1``) :meth:`submit` runs the call at once.
+    One instance can serve a whole report: :meth:`run_tasks` runs the checks (longest first) and,
+    with local worker processes, :meth:`submit` runs follow-up work on the same processes (the
+    report's figures) without starting a second pool.  Work submitted while checks still run
+    waits in the pool's FIFO queue behind every check unit, so it fills the idle tail of the run
+    rather than delaying a check.
     """
 
     def __init__(self, config: RunConfig):
@@ -137,15 +137,10 @@ class Workers:
         self._client: Any = None
 
     @property
-    def local(self) -> bool:
-        """True when the work runs on this machine (this process or local processes), so files a
-        worker writes land in this file system."""
-        return self.config.dask is None
-
-    @property
-    def parallel(self) -> bool:
-        """True inside the context when the work runs in other processes (local or Dask)."""
-        return self._pool is not None or self._client is not None
+    def local_processes(self) -> bool:
+        """True inside the context when the work runs in local worker processes (so files they
+        write land in this file system, and :meth:`submit` has somewhere to send work)."""
+        return self._pool is not None
 
     def __enter__(self) -> Workers:
         if self.config.dask is not None:
@@ -165,18 +160,10 @@ class Workers:
             self._client = None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        """Run ``fn(*args)`` on a worker (at once in this process when there is no pool); a
-        ``concurrent.futures.Future``-like object with ``result()``."""
-        if self._pool is not None:
-            return self._pool.submit(fn, *args)
-        if self._client is not None:
-            return self._client.submit(fn, *args, pure=False, priority=-1)
-        fut: Future = Future()
-        try:
-            fut.set_result(fn(*args))
-        except Exception as exc:
-            fut.set_exception(exc)
-        return fut
+        """Run ``fn(*args)`` on one of the local worker processes (``ValueError`` without them)."""
+        if self._pool is None:
+            raise ValueError("submit needs local worker processes (jobs > 1, no dask)")
+        return self._pool.submit(fn, *args)
 
     def run_tasks(
         self, tasks: Sequence[Task], config: RunConfig, on_result: Callable[[Evidence], None] | None = None

@@ -229,7 +229,7 @@ class _FigureDrawer:
         self.jobs: dict[tuple[str, str, int], tuple[Any, Path]] = {}
 
     def __call__(self, ev: Any) -> None:
-        if not (self.workers.local and self.workers.parallel) or not ev.plots:
+        if not self.workers.local_processes or not ev.plots:
             return
         self.figdir.mkdir(exist_ok=True)
         for k, p in enumerate(ev.plots):
