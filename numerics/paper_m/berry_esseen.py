@@ -819,12 +819,14 @@ def matrix_rank_distinguisher(
     root = V * np.sqrt(np.clip(w, 0, None))
     Z = (rng.standard_normal((trials, m * n)) @ root.T).reshape(trials, m, n)
     hits_gauss = int((stat(Z) <= tau).sum())
-    lo_n, _ = clopper_pearson(hits_noise, trials, alpha / 2)
-    _, hi_g = clopper_pearson(hits_gauss, trials, alpha / 2)
+    lo_n, hi_n = clopper_pearson(hits_noise, trials, alpha / 2)
+    lo_g, hi_g = clopper_pearson(hits_gauss, trials, alpha / 2)
     return {
         "p_noise": hits_noise / trials,
         "p_gauss": hits_gauss / trials,
         "tv_lower": max(lo_n - hi_g, 0.0),
+        # the same intervals' other ends: the event S separates the laws by at most this much
+        "separation_upper": hi_n - lo_g,
         "cov_min_eig": float(w.min()),
         "rank_G": int(np.linalg.matrix_rank(G)),
     }
